@@ -1,0 +1,1 @@
+"""Command-line entry points: `banwatch` (control node, admins) and `banwatch-agent` (device)."""

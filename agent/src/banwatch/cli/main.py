@@ -1,0 +1,28 @@
+"""`banwatch`: the control-node and admin tool."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from banwatch.cli.common import run
+from banwatch.cli.policy import add_policy_parser
+from banwatch.cli.scan import add_inventory_parser, add_scan_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="banwatch", description="Keep banned applications off managed devices.")
+    commands = parser.add_subparsers(metavar="COMMAND")
+    add_scan_parser(commands)
+    add_inventory_parser(commands)
+    add_policy_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""Read and validate a policy source directory: `banlist.yml` and `exemptions.yml`.
+
+Every problem is collected (file, line, entry, fix) and raised together as one
+`InputError`; nothing is returned unless both files are valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from typing import Any
+
+from banwatch import globs
+from banwatch.errors import InputError, Problem
+from banwatch.policy.checker import Checker
+from banwatch.policy.model import (
+    ACTIONS,
+    DEFAULT_MAX_EXEMPTION_DAYS,
+    PACKAGE_MANAGERS,
+    SEVERITIES,
+    STATUSES,
+    App,
+    Exemption,
+    MatchRules,
+    PolicySource,
+)
+from banwatch.safe_yaml import Document, Path, load_yaml_file
+
+BANLIST_FILE = "banlist.yml"
+EXEMPTIONS_FILE = "exemptions.yml"
+SCHEMA_VERSION = 1
+
+_APP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_EXEMPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_REVERSE_DNS = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)+$")
+_ANDROID_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+_APPX_FAMILY = re.compile(r"^[A-Za-z0-9.-]{3,50}_[a-z0-9]{13}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# How each glob-valued match key is checked: (kind of text, extra check or None).
+_GLOB_KEYS = {
+    "process_names": "name",
+    "executable_paths": "path",
+    "command_line": "argument",
+    "macos_bundle_ids": "bundle id",
+    "macos_bundle_names": "bundle name",
+    "windows_programs": "program name",
+}
+_ID_KEYS = {
+    "executable_sha256": (_SHA256, "a SHA-256 is 64 hexadecimal characters"),
+    "windows_appx_families": (_APPX_FAMILY, "an AppX family is Name_publisherid, e.g. Vendor.App_6yccndn6064se"),
+    "android_packages": (_ANDROID_PACKAGE, "an Android package id looks like com.example.app"),
+    "ios_bundle_ids": (_REVERSE_DNS, "an iOS bundle id looks like com.example.app"),
+    "domains": (_DOMAIN, "write a bare domain such as example.com (subdomains are covered)"),
+}
+MATCH_KEYS = (*_GLOB_KEYS, *_ID_KEYS, "packages")
+
+
+def load_policy_source(directory: str | os.PathLike[str], today: dt.date | None = None) -> PolicySource:
+    """Validate a policy source; `today` decides which exemptions count as expired or too long."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    folder = os.fspath(directory)
+    if not os.path.isdir(folder):
+        raise InputError.single(
+            folder, "not a directory", f"point to a directory holding {BANLIST_FILE} and {EXEMPTIONS_FILE}"
+        )
+    problems: list[Problem] = []
+    docs: dict[str, Document] = {}
+    for name in (BANLIST_FILE, EXEMPTIONS_FILE):
+        try:
+            docs[name] = load_yaml_file(os.path.join(folder, name))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    apps: tuple[App, ...] = ()
+    if BANLIST_FILE in docs:
+        apps = _read_banlist(Checker(docs[BANLIST_FILE], problems))
+    register = None
+    if EXEMPTIONS_FILE in docs:
+        register = _read_register(Checker(docs[EXEMPTIONS_FILE], problems), apps, today)
+    if problems or register is None:
+        raise InputError(problems)
+    exemptions, max_days, never_groups, never_hosts = register
+    return PolicySource(
+        directory=folder,
+        apps=apps,
+        exemptions=exemptions,
+        max_exemption_days=max_days,
+        never_exempt_groups=never_groups,
+        never_exempt_hosts=never_hosts,
+        digest=source_digest(folder),
+    )
+
+
+def source_digest(folder: str) -> str:
+    """SHA-256 over both files' names and bytes: which source a scan or policy came from."""
+    digest = hashlib.sha256()
+    for name in (BANLIST_FILE, EXEMPTIONS_FILE):
+        with open(os.path.join(folder, name), "rb") as handle:
+            data = handle.read()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return "sha256:" + digest.hexdigest()
+
+
+def _schema(check: Checker, top: dict[str, Any]) -> None:
+    version = top.get("schema")
+    if version != SCHEMA_VERSION:
+        check.add(("schema",), None, f"schema is {version!r}; this banwatch reads schema {SCHEMA_VERSION}",
+                  f"set 'schema: {SCHEMA_VERSION}'")
+
+
+def _read_banlist(check: Checker) -> tuple[App, ...]:
+    top = check.mapping(check.doc.data, (), None, required=("schema", "apps"))
+    if top is None:
+        return ()
+    _schema(check, top)
+    entries = top.get("apps")
+    if not isinstance(entries, list) or not entries:
+        if "apps" in top:
+            check.add(("apps",), None, "'apps' must be a non-empty list", "list at least one app under 'apps:'")
+        return ()
+    apps: list[App] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        path: Path = ("apps", index)
+        app_id = raw.get("id") if isinstance(raw, dict) else None
+        entry = f"app '{app_id}'" if isinstance(app_id, str) else f"apps entry {index + 1}"
+        app = _read_app(check, raw, path, entry)
+        if app is None:
+            continue
+        if app.id in seen:
+            check.add((*path, "id"), entry, f"duplicate app id (first used in entry {seen[app.id] + 1})",
+                      "give each app a unique id")
+            continue
+        seen[app.id] = index
+        apps.append(app)
+    return tuple(apps)
+
+
+def _read_app(check: Checker, raw: Any, path: Path, entry: str) -> App | None:
+    fields = check.mapping(
+        raw, path, entry,
+        required=("id", "name", "reason", "severity", "action", "match"),
+        optional=("status",),
+    )
+    if fields is None:
+        return None
+    before = len(check.problems)
+    app_id = check.text(fields, "id", path, entry)
+    if app_id is not None and not _APP_ID.match(app_id):
+        check.add((*path, "id"), entry, f"id '{app_id}' is not a valid app id",
+                  "use lower-case letters, digits, '-' and '_' (at most 64), e.g. 'tiktok'")
+    name = check.text(fields, "name", path, entry)
+    reason = check.text(fields, "reason", path, entry)
+    severity = check.choice(fields, "severity", path, entry, SEVERITIES)
+    action = check.choice(fields, "action", path, entry, ACTIONS)
+    status = check.choice(fields, "status", path, entry, STATUSES) if "status" in fields else "banned"
+    if status == "under_review" and action not in (None, "report"):
+        check.add((*path, "action"), entry, f"an app under review cannot have action '{action}'",
+                  "use 'action: report' until the app is banned (status: banned)")
+    match = _read_match(check, fields.get("match"), (*path, "match"), entry) if "match" in fields else None
+    if len(check.problems) > before or None in (app_id, name, reason, severity, action, status, match):
+        return None
+    return App(app_id, name, reason, severity, action, status, match)  # type: ignore[arg-type]
+
+
+def _read_match(check: Checker, raw: Any, path: Path, entry: str) -> MatchRules | None:
+    fields = check.mapping(raw, path, entry, optional=MATCH_KEYS)
+    if fields is None:
+        return None
+    values: dict[str, Any] = {}
+    for key, kind in _GLOB_KEYS.items():
+        values[key] = _globs(check, fields, key, kind, path, entry)
+    for key, (pattern, fix) in _ID_KEYS.items():
+        values[key] = _identifiers(check, fields, key, pattern, fix, path, entry)
+    values["packages"] = _packages(check, fields, path, entry)
+    rules = MatchRules(**values)
+    if not any(values.values()):
+        check.add(path, entry, "the match block is empty, so this app can never be found",
+                  "add at least one rule, e.g. 'process_names: [\"Name\"]'")
+        return None
+    return rules
+
+
+def _globs(check: Checker, fields: dict[str, Any], key: str, kind: str, path: Path, entry: str) -> tuple[str, ...]:
+    items = check.text_list(fields, key, path, entry)
+    for index, pattern in enumerate(items):
+        where = (*path, key, index)
+        if globs.too_broad(pattern):
+            check.add(where, entry, f"the {kind} glob '{pattern}' in '{key}' could match everything",
+                      f"name at least {globs.MIN_LITERAL_CHARS} literal characters, e.g. 'TikTok*'")
+        elif key == "executable_paths" and not (pattern.startswith(("/", "**")) or globs.is_windows_path(pattern)):
+            check.add(where, entry, f"executable path '{pattern}' is not absolute",
+                      "start it with '/', a drive letter such as 'C:\\', or '**/'")
+        elif key == "process_names" and "/" in pattern:
+            check.add(where, entry, f"process name '{pattern}' contains '/'",
+                      "put paths under 'executable_paths' and keep names bare")
+        elif key == "macos_bundle_names" and not pattern.lower().endswith(".app"):
+            check.add(where, entry, f"bundle name '{pattern}' does not end in .app",
+                      "write the bundle's folder name, e.g. 'TikTok LIVE Studio.app'")
+    return items
+
+
+def _identifiers(check: Checker, fields: dict[str, Any], key: str, pattern: re.Pattern[str], fix: str,
+                 path: Path, entry: str) -> tuple[str, ...]:
+    items = check.text_list(fields, key, path, entry)
+    normalised = []
+    for index, item in enumerate(items):
+        value = item.lower() if key in ("executable_sha256", "domains") else item
+        if not pattern.match(value):
+            check.add((*path, key, index), entry, f"'{item}' is not a valid entry for '{key}'", fix)
+        normalised.append(value)
+    return tuple(normalised)
+
+
+def _packages(check: Checker, fields: dict[str, Any], path: Path, entry: str) -> dict[str, tuple[str, ...]]:
+    if "packages" not in fields:
+        return {}
+    managers = check.mapping(fields["packages"], (*path, "packages"), entry, optional=PACKAGE_MANAGERS)
+    if managers is None:
+        return {}
+    return {
+        manager: names
+        for manager in PACKAGE_MANAGERS
+        if (names := _globs(check, managers, manager, f"{manager} package", (*path, "packages"), entry))
+    }
+
+
+Register = tuple[tuple[Exemption, ...], int, frozenset[str], frozenset[str]]
+
+
+def _read_register(check: Checker, apps: tuple[App, ...], today: dt.date) -> Register | None:
+    top = check.mapping(
+        check.doc.data, (), None,
+        required=("schema", "exemptions"),
+        optional=("max_exemption_days", "never_exempt"),
+    )
+    if top is None:
+        return None
+    _schema(check, top)
+    max_days = check.whole_number(top, "max_exemption_days", (), None, 1, 3650) or DEFAULT_MAX_EXEMPTION_DAYS
+    never_groups: tuple[str, ...] = ()
+    never_hosts: tuple[str, ...] = ()
+    if "never_exempt" in top:
+        never = check.mapping(top["never_exempt"], ("never_exempt",), "never_exempt", optional=("groups", "hosts"))
+        if never is not None:
+            never_groups = check.text_list(never, "groups", ("never_exempt",), "never_exempt")
+            never_hosts = check.text_list(never, "hosts", ("never_exempt",), "never_exempt")
+    entries = top.get("exemptions")
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        check.add(("exemptions",), None, "'exemptions' must be a list",
+                  "write one '- id: …' entry per exemption, or 'exemptions: []'")
+        return None
+    known_apps = {app.id for app in apps}
+    exemptions: list[Exemption] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        path: Path = ("exemptions", index)
+        ex_id = raw.get("id") if isinstance(raw, dict) else None
+        entry = f"exemption '{ex_id}'" if isinstance(ex_id, str) else f"exemptions entry {index + 1}"
+        exemption = _read_exemption(check, raw, path, entry)
+        if exemption is None:
+            continue
+        if exemption.id in seen:
+            check.add((*path, "id"), entry, f"duplicate exemption id (first used in entry {seen[exemption.id] + 1})",
+                      "give each exemption a unique id; keep expired ones under their old id")
+            continue
+        seen[exemption.id] = index
+        _check_exemption_rules(check, exemption, path, entry, known_apps, max_days, today,
+                               frozenset(never_groups), frozenset(never_hosts))
+        exemptions.append(exemption)
+    return tuple(exemptions), max_days, frozenset(never_groups), frozenset(never_hosts)
+
+
+def _read_exemption(check: Checker, raw: Any, path: Path, entry: str) -> Exemption | None:
+    fields = check.mapping(
+        raw, path, entry,
+        required=("id", "app", "reason", "approved_by", "ticket", "expires"),
+        optional=("hosts", "groups", "approved_on"),
+    )
+    if fields is None:
+        return None
+    before = len(check.problems)
+    ex_id = check.text(fields, "id", path, entry)
+    if ex_id is not None and not _EXEMPTION_ID.match(ex_id):
+        check.add((*path, "id"), entry, f"id '{ex_id}' is not a valid exemption id",
+                  "use letters, digits, '.', '-' and '_' (at most 64), e.g. 'EX-2026-001'")
+    app = check.text(fields, "app", path, entry)
+    hosts = check.text_list(fields, "hosts", path, entry)
+    groups = check.text_list(fields, "groups", path, entry)
+    if not hosts and not groups and "hosts" not in fields and "groups" not in fields:
+        check.add(path, entry, "the exemption names no hosts and no groups",
+                  "add 'hosts: [name]' and/or 'groups: [group]'")
+    elif not hosts and not groups:
+        check.add(path, entry, "'hosts' and 'groups' are both empty", "name at least one host or group")
+    reason = check.text(fields, "reason", path, entry)
+    approved_by = check.text(fields, "approved_by", path, entry)
+    ticket = check.text(fields, "ticket", path, entry)
+    expires = check.date(fields, "expires", path, entry)
+    approved_on = check.date(fields, "approved_on", path, entry)
+    if len(check.problems) > before or None in (ex_id, app, reason, approved_by, ticket, expires):
+        return None
+    return Exemption(ex_id, app, hosts, groups, reason, approved_by, ticket, expires, approved_on)  # type: ignore[arg-type]
+
+
+def _check_exemption_rules(
+    check: Checker, exemption: Exemption, path: Path, entry: str, known_apps: set[str], max_days: int,
+    today: dt.date, never_groups: frozenset[str], never_hosts: frozenset[str],
+) -> None:
+    if exemption.app not in known_apps:
+        close = [a for a in known_apps if a.startswith(exemption.app[:3])]
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        check.add((*path, "app"), entry, f"app '{exemption.app}' is not on the ban list{hint}",
+                  f"use an app id from {BANLIST_FILE}, or add the app there first")
+    start = exemption.approved_on or today
+    if exemption.approved_on and exemption.expires < exemption.approved_on:
+        check.add((*path, "expires"), entry, f"expires {exemption.expires} is before approved_on {exemption.approved_on}",
+                  "correct one of the dates")
+    elif not exemption.expired(today) and (exemption.expires - start).days > max_days:
+        since = f"approved_on {start}" if exemption.approved_on else f"today ({start})"
+        check.add((*path, "expires"), entry,
+                  f"expires {exemption.expires} is {(exemption.expires - start).days} days after {since}, "
+                  f"more than the maximum of {max_days}",
+                  f"set 'expires' no later than {start + dt.timedelta(days=max_days)} and renew it when it runs out")
+    for group in exemption.groups:
+        if group in never_groups:
+            check.add((*path, "groups"), entry, f"group '{group}' is marked never exemptable",
+                      "remove the group from this exemption; hosts in it can never be exempted")
+    for host in exemption.hosts:
+        if host in never_hosts:
+            check.add((*path, "hosts"), entry, f"host '{host}' is marked never exemptable",
+                      "remove the host from this exemption")

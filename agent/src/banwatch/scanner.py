@@ -1,0 +1,47 @@
+"""One full scan: sources → observations → matcher → findings → verdicts → report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from banwatch import sources
+from banwatch.matcher import Matcher
+from banwatch.observations import SourceResult
+from banwatch.policy.model import PolicySource
+from banwatch.report import build_report
+from banwatch.sources.base import SourceContext
+from banwatch.sources.exe_hash import HashCache
+from banwatch.sources.processes import add_details
+from banwatch.verdicts import HostIdentity, decide
+
+
+def scan(
+    policy: PolicySource,
+    host: HostIdentity,
+    ctx: SourceContext | None = None,
+    now: dt.datetime | None = None,
+    source_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run every source the policy needs (or those named) and return the report."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    matcher = Matcher(policy.apps)
+    ctx = ctx or SourceContext(details=False)
+    if matcher.needs_hashes:
+        ctx.hash_executables = True
+        ctx.hash_cache = ctx.hash_cache or HashCache()
+    wanted = matcher.wanted_sources()
+    names = source_names or list(sources.SOURCES)
+    results: list[SourceResult] = []
+    for name in names:
+        if name in wanted or source_names:
+            results.append(sources.run_source(name, ctx))
+        elif name != "executables":
+            results.append(SourceResult(name, "skipped", error="no rule in the policy needs it"))
+    findings = matcher.match_all(obs for result in results for obs in result.observations)
+    for finding in findings:
+        add_details(finding.observation)
+    verdicts = decide(findings, policy.exemptions, host, now.date(),
+                      policy.never_exempt_groups, policy.never_exempt_hosts)
+    policy_info = {"version": None, "digest": policy.digest, "source": policy.directory}
+    return build_report(host, verdicts, results, policy_info, now, ctx.root)

@@ -1,0 +1,31 @@
+"""Homebrew formulae and casks (macOS and Linuxbrew): one folder per installed version."""
+
+from __future__ import annotations
+
+import os
+
+from banwatch.observations import KIND_PACKAGE, Observation
+from banwatch.sources.base import SourceContext, SourceUnavailable
+
+PREFIXES = ("opt/homebrew", "usr/local", "home/linuxbrew/.linuxbrew")
+
+
+def collect(ctx: SourceContext) -> list[Observation]:
+    observations = []
+    found = False
+    for prefix in PREFIXES:
+        for folder, kind in (("Cellar", "formula"), ("Caskroom", "cask")):
+            base = ctx.path(prefix, folder)
+            if not os.path.isdir(base):
+                continue
+            found = True
+            for name in sorted(os.listdir(base)):
+                versions = sorted(v for v in os.listdir(os.path.join(base, name)) if not v.startswith("."))
+                if versions:
+                    observations.append(
+                        Observation("brew", KIND_PACKAGE, name, version=versions[-1],
+                                    path=os.path.join(base, name), extra={"kind": kind})
+                    )
+    if not found:
+        raise SourceUnavailable("no Homebrew installation")
+    return observations

@@ -1,0 +1,40 @@
+"""Snap packages: every /snap/<name>/current revision, with the version from its snap.yaml."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from banwatch.observations import KIND_PACKAGE, Observation
+from banwatch.sources.base import SourceContext, SourceUnavailable
+
+SNAP_ROOT = "snap"
+META_LIMIT = 256 * 1024
+
+
+def collect(ctx: SourceContext) -> list[Observation]:
+    base = ctx.path(SNAP_ROOT)
+    if not os.path.isdir(base):
+        raise SourceUnavailable(f"no snaps at {base}")
+    observations = []
+    for name in sorted(os.listdir(base)):
+        current = os.path.join(base, name, "current")
+        if not os.path.islink(current):
+            continue  # /snap/bin and anything that is not an installed snap
+        revision = os.readlink(current)
+        observations.append(
+            Observation("snap", KIND_PACKAGE, name, version=_version(current), path=os.path.join(base, name),
+                        extra={"revision": revision})
+        )
+    return observations
+
+
+def _version(current: str) -> str | None:
+    try:
+        with open(os.path.join(current, "meta", "snap.yaml"), encoding="utf-8") as handle:
+            meta = yaml.safe_load(handle.read(META_LIMIT))
+    except (OSError, yaml.YAMLError):
+        return None  # the squashfs may not be mounted; the name and revision still stand
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return str(version) if version is not None else None
