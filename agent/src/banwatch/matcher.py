@@ -131,5 +131,6 @@ class Matcher:
     def _bundle_hits(self, obs: Observation) -> list[tuple[str, str, str]]:
         return self._hits([
             ("macos_bundle_ids", self.bundle_ids, [obs.identifier]),
-            ("macos_bundle_names", self.bundle_names, [obs.extra.get("bundle_name") or os.path.basename(obs.path or "")]),
+            ("macos_bundle_names", self.bundle_names,
+             [obs.extra.get("bundle_name") or os.path.basename(obs.path or "")]),
         ])

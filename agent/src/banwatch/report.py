@@ -43,6 +43,7 @@ def finding_document(verdict: Verdict) -> dict[str, Any]:
 
 def build_report(
     host: HostIdentity,
+    *,
     verdicts: Iterable[Verdict],
     results: Iterable[SourceResult],
     policy: dict[str, Any],

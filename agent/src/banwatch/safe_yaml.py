@@ -20,6 +20,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 
 Path = tuple[Any, ...]
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 @dataclass
@@ -46,9 +47,9 @@ def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES
         with open(name, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise InputError.single(name, "file not found", "create it or point to the right directory")
+        raise InputError.single(name, "file not found", "create it or point to the right directory") from None
     except OSError as exc:
-        raise InputError.single(name, f"cannot read: {exc.strerror}", "check the path and its permissions")
+        raise InputError.single(name, f"cannot read: {exc.strerror}", "check the path and its permissions") from None
     if len(raw) > max_bytes:
         raise InputError.single(
             name, f"file is larger than {max_bytes} bytes", "split it or remove what is not policy"
@@ -56,7 +57,7 @@ def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError.single(name, f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")
+        raise InputError.single(name, f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8") from None
     return parse_yaml(text, name)
 
 
@@ -68,9 +69,9 @@ def parse_yaml(text: str, name: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError.single(name, f"invalid YAML: {problem}", "correct the YAML syntax", line)
+        raise InputError.single(name, f"invalid YAML: {problem}", "correct the YAML syntax", line) from None
     except yaml.YAMLError as exc:
-        raise InputError.single(name, f"invalid YAML: {exc}", "correct the YAML syntax")
+        raise InputError.single(name, f"invalid YAML: {exc}", "correct the YAML syntax") from None
     finally:
         loader.dispose()
     doc = Document(name, None)
@@ -101,6 +102,8 @@ class _Builder:
                 "write the lists out without deeply nested aliases",
             )
         self.doc.lines.setdefault(path, node.start_mark.line + 1)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTIONS:
+            raise self.fail(node, f"the tag {node.tag} is not allowed", "remove the tag: plain data only")
         if isinstance(node, yaml.MappingNode):
             return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -108,7 +111,7 @@ class _Builder:
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise self.fail(node, f"unreadable value: {exc}", "quote the value")
+            raise self.fail(node, f"unreadable value: {exc}", "quote the value") from None
 
     def build_mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -42,6 +42,7 @@ def scan(
     for finding in findings:
         add_details(finding.observation)
     verdicts = decide(findings, policy.exemptions, host, now.date(),
-                      policy.never_exempt_groups, policy.never_exempt_hosts)
+                      never_exempt_groups=policy.never_exempt_groups, never_exempt_hosts=policy.never_exempt_hosts)
     policy_info = {"version": None, "digest": policy.digest, "source": policy.directory}
-    return build_report(host, verdicts, results, policy_info, now, ctx.root)
+    return build_report(host, verdicts=verdicts, results=results, policy=policy_info, generated_at=now,
+                        root=ctx.root)

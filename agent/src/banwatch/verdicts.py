@@ -41,6 +41,7 @@ def decide(
     exemptions: Iterable[Exemption],
     host: HostIdentity,
     today: dt.date,
+    *,
     never_exempt_groups: frozenset[str] = frozenset(),
     never_exempt_hosts: frozenset[str] = frozenset(),
 ) -> list[Verdict]:

@@ -80,7 +80,8 @@ def run_inventory(args: argparse.Namespace) -> int:
     names = args.source or [n for n in sources.SOURCES if n != "executables"]
     unknown = [n for n in names if n not in sources.SOURCES]
     if unknown:
-        raise InputError.single("--source", f"unknown source '{unknown[0]}'", f"use one of: {', '.join(sources.SOURCES)}")
+        raise InputError.single("--source", f"unknown source '{unknown[0]}'",
+                                f"use one of: {', '.join(sources.SOURCES)}")
     ctx = SourceContext(details=True, hash_cache=HashCache())
     results = sources.run_sources(names, ctx)
     observations = [obs.to_dict() for result in results for obs in result.observations]

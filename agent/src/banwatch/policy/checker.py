@@ -119,7 +119,7 @@ class Checker:
         return value
 
     def whole_number(
-        self, mapping: dict[str, Any], key: str, path: Path, entry: str | None, low: int, high: int
+        self, mapping: dict[str, Any], key: str, path: Path, entry: str | None, *, low: int, high: int
     ) -> int | None:
         if key not in mapping:
             return None

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from banwatch import globs
@@ -75,11 +76,12 @@ def load_policy_source(directory: str | os.PathLike[str], today: dt.date | None 
         except InputError as exc:
             problems.extend(exc.problems)
     apps: tuple[App, ...] = ()
+    declared: set[str] = set()
     if BANLIST_FILE in docs:
-        apps = _read_banlist(Checker(docs[BANLIST_FILE], problems))
+        apps, declared = _read_banlist(Checker(docs[BANLIST_FILE], problems))
     register = None
     if EXEMPTIONS_FILE in docs:
-        register = _read_register(Checker(docs[EXEMPTIONS_FILE], problems), apps, today)
+        register = _read_register(Checker(docs[EXEMPTIONS_FILE], problems), declared, today)
     if problems or register is None:
         raise InputError(problems)
     exemptions, max_days, never_groups, never_hosts = register
@@ -112,16 +114,18 @@ def _schema(check: Checker, top: dict[str, Any]) -> None:
                   f"set 'schema: {SCHEMA_VERSION}'")
 
 
-def _read_banlist(check: Checker) -> tuple[App, ...]:
+def _read_banlist(check: Checker) -> tuple[tuple[App, ...], set[str]]:
+    """The valid apps, and every id the file declares (so an app with a mistake in it does
+    not also make each of its exemptions look orphaned)."""
     top = check.mapping(check.doc.data, (), None, required=("schema", "apps"))
     if top is None:
-        return ()
+        return (), set()
     _schema(check, top)
     entries = top.get("apps")
     if not isinstance(entries, list) or not entries:
         if "apps" in top:
             check.add(("apps",), None, "'apps' must be a non-empty list", "list at least one app under 'apps:'")
-        return ()
+        return (), set()
     apps: list[App] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(entries):
@@ -137,7 +141,8 @@ def _read_banlist(check: Checker) -> tuple[App, ...]:
             continue
         seen[app.id] = index
         apps.append(app)
-    return tuple(apps)
+    declared = {raw["id"] for raw in entries if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    return tuple(apps), declared
 
 
 def _read_app(check: Checker, raw: Any, path: Path, entry: str) -> App | None:
@@ -173,9 +178,9 @@ def _read_match(check: Checker, raw: Any, path: Path, entry: str) -> MatchRules 
         return None
     values: dict[str, Any] = {}
     for key, kind in _GLOB_KEYS.items():
-        values[key] = _globs(check, fields, key, kind, path, entry)
+        values[key] = _globs(check, fields, key, path, entry, kind=kind)
     for key, (pattern, fix) in _ID_KEYS.items():
-        values[key] = _identifiers(check, fields, key, pattern, fix, path, entry)
+        values[key] = _identifiers(check, fields, key, path, entry, rule=(pattern, fix))
     values["packages"] = _packages(check, fields, path, entry)
     rules = MatchRules(**values)
     if not any(values.values()):
@@ -185,7 +190,7 @@ def _read_match(check: Checker, raw: Any, path: Path, entry: str) -> MatchRules 
     return rules
 
 
-def _globs(check: Checker, fields: dict[str, Any], key: str, kind: str, path: Path, entry: str) -> tuple[str, ...]:
+def _globs(check: Checker, fields: dict[str, Any], key: str, path: Path, entry: str, *, kind: str) -> tuple[str, ...]:
     items = check.text_list(fields, key, path, entry)
     for index, pattern in enumerate(items):
         where = (*path, key, index)
@@ -204,8 +209,9 @@ def _globs(check: Checker, fields: dict[str, Any], key: str, kind: str, path: Pa
     return items
 
 
-def _identifiers(check: Checker, fields: dict[str, Any], key: str, pattern: re.Pattern[str], fix: str,
-                 path: Path, entry: str) -> tuple[str, ...]:
+def _identifiers(check: Checker, fields: dict[str, Any], key: str, path: Path, entry: str, *,
+                 rule: tuple[re.Pattern[str], str]) -> tuple[str, ...]:
+    pattern, fix = rule
     items = check.text_list(fields, key, path, entry)
     normalised = []
     for index, item in enumerate(items):
@@ -225,14 +231,14 @@ def _packages(check: Checker, fields: dict[str, Any], path: Path, entry: str) ->
     return {
         manager: names
         for manager in PACKAGE_MANAGERS
-        if (names := _globs(check, managers, manager, f"{manager} package", (*path, "packages"), entry))
+        if (names := _globs(check, managers, manager, (*path, "packages"), entry, kind=f"{manager} package"))
     }
 
 
 Register = tuple[tuple[Exemption, ...], int, frozenset[str], frozenset[str]]
 
 
-def _read_register(check: Checker, apps: tuple[App, ...], today: dt.date) -> Register | None:
+def _read_register(check: Checker, known_apps: set[str], today: dt.date) -> Register | None:
     top = check.mapping(
         check.doc.data, (), None,
         required=("schema", "exemptions"),
@@ -241,7 +247,8 @@ def _read_register(check: Checker, apps: tuple[App, ...], today: dt.date) -> Reg
     if top is None:
         return None
     _schema(check, top)
-    max_days = check.whole_number(top, "max_exemption_days", (), None, 1, 3650) or DEFAULT_MAX_EXEMPTION_DAYS
+    max_days = (check.whole_number(top, "max_exemption_days", (), None, low=1, high=3650)
+                or DEFAULT_MAX_EXEMPTION_DAYS)
     never_groups: tuple[str, ...] = ()
     never_hosts: tuple[str, ...] = ()
     if "never_exempt" in top:
@@ -256,7 +263,6 @@ def _read_register(check: Checker, apps: tuple[App, ...], today: dt.date) -> Reg
         check.add(("exemptions",), None, "'exemptions' must be a list",
                   "write one '- id: …' entry per exemption, or 'exemptions: []'")
         return None
-    known_apps = {app.id for app in apps}
     exemptions: list[Exemption] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(entries):
@@ -271,8 +277,8 @@ def _read_register(check: Checker, apps: tuple[App, ...], today: dt.date) -> Reg
                       "give each exemption a unique id; keep expired ones under their old id")
             continue
         seen[exemption.id] = index
-        _check_exemption_rules(check, exemption, path, entry, known_apps, max_days, today,
-                               frozenset(never_groups), frozenset(never_hosts))
+        rules = _RegisterRules(known_apps, max_days, today, frozenset(never_groups), frozenset(never_hosts))
+        _check_exemption_rules(check, exemption, path, entry, rules)
         exemptions.append(exemption)
     return tuple(exemptions), max_days, frozenset(never_groups), frozenset(never_hosts)
 
@@ -308,10 +314,19 @@ def _read_exemption(check: Checker, raw: Any, path: Path, entry: str) -> Exempti
     return Exemption(ex_id, app, hosts, groups, reason, approved_by, ticket, expires, approved_on)  # type: ignore[arg-type]
 
 
-def _check_exemption_rules(
-    check: Checker, exemption: Exemption, path: Path, entry: str, known_apps: set[str], max_days: int,
-    today: dt.date, never_groups: frozenset[str], never_hosts: frozenset[str],
-) -> None:
+@dataclass(frozen=True)
+class _RegisterRules:
+    """What every exemption is checked against."""
+
+    known_apps: set[str]
+    max_days: int
+    today: dt.date
+    never_groups: frozenset[str]
+    never_hosts: frozenset[str]
+
+
+def _check_exemption_rules(check: Checker, exemption: Exemption, path: Path, entry: str, rules: _RegisterRules) -> None:
+    known_apps, max_days, today = rules.known_apps, rules.max_days, rules.today
     if exemption.app not in known_apps:
         close = [a for a in known_apps if a.startswith(exemption.app[:3])]
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -319,7 +334,8 @@ def _check_exemption_rules(
                   f"use an app id from {BANLIST_FILE}, or add the app there first")
     start = exemption.approved_on or today
     if exemption.approved_on and exemption.expires < exemption.approved_on:
-        check.add((*path, "expires"), entry, f"expires {exemption.expires} is before approved_on {exemption.approved_on}",
+        check.add((*path, "expires"), entry,
+                  f"expires {exemption.expires} is before approved_on {exemption.approved_on}",
                   "correct one of the dates")
     elif not exemption.expired(today) and (exemption.expires - start).days > max_days:
         since = f"approved_on {start}" if exemption.approved_on else f"today ({start})"
@@ -328,10 +344,10 @@ def _check_exemption_rules(
                   f"more than the maximum of {max_days}",
                   f"set 'expires' no later than {start + dt.timedelta(days=max_days)} and renew it when it runs out")
     for group in exemption.groups:
-        if group in never_groups:
+        if group in rules.never_groups:
             check.add((*path, "groups"), entry, f"group '{group}' is marked never exemptable",
                       "remove the group from this exemption; hosts in it can never be exempted")
     for host in exemption.hosts:
-        if host in never_hosts:
+        if host in rules.never_hosts:
             check.add((*path, "hosts"), entry, f"host '{host}' is marked never exemptable",
                       "remove the host from this exemption")

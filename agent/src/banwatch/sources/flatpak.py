@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 
 from banwatch.observations import KIND_PACKAGE, Observation
 from banwatch.sources.base import SourceContext, SourceUnavailable
+from banwatch.sources.flatpak_release import first_release_version
 
 SYSTEM_INSTALLATION = "var/lib/flatpak"
 USER_INSTALLATION = ".local/share/flatpak"
@@ -48,10 +48,9 @@ def _release(deployed: str, app_id: str) -> str | None:
             path = os.path.join(deployed, "files", "share", folder, name)
             try:
                 with open(path, "rb") as handle:
-                    root = ET.fromstring(handle.read(METAINFO_LIMIT))
-            except (OSError, ET.ParseError):
+                    version = first_release_version(handle.read(METAINFO_LIMIT))
+            except OSError:
                 continue
-            release = root.find("./releases/release")
-            if release is not None and release.get("version"):
-                return release.get("version")
+            if version:
+                return version
     return None

@@ -1,0 +1,84 @@
+"""Shared fixtures: policy sources written to temp dirs, real processes under banned names."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_POLICY = REPO / "inventory" / "example" / "policy"
+# A fixed "today" for tests, so the example register's dates give the same answers every year.
+TODAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture
+def example_policy_dir() -> Path:
+    return EXAMPLE_POLICY
+
+
+def example_documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    banlist = yaml.safe_load((EXAMPLE_POLICY / "banlist.yml").read_text())
+    register = yaml.safe_load((EXAMPLE_POLICY / "exemptions.yml").read_text())
+    return copy.deepcopy(banlist), copy.deepcopy(register)
+
+
+PolicyWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def write_policy(tmp_path: Path) -> PolicyWriter:
+    """Write a policy source; pass dicts (dumped as YAML) or raw YAML text per file."""
+
+    def write(banlist: dict[str, Any] | str | None = None, exemptions: dict[str, Any] | str | None = None) -> Path:
+        default_banlist, default_register = example_documents()
+        folder = tmp_path / "policy"
+        folder.mkdir(exist_ok=True)
+        for name, value, default in (("banlist.yml", banlist, default_banlist),
+                                     ("exemptions.yml", exemptions, default_register)):
+            content = default if value is None else value
+            text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+            (folder / name).write_text(text)
+        return folder
+
+    return write
+
+
+@pytest.fixture
+def spawn_named(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start a copy of `sleep` under a given file name (in a given folder), and stop it after."""
+    started: list[subprocess.Popen[bytes]] = []
+    sleep = shutil.which("sleep")
+    assert sleep
+
+    def spawn(name: str, folder: str = "bin", argv0: str | None = None) -> subprocess.Popen[bytes]:
+        directory = tmp_path / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        binary = directory / name
+        if not binary.exists():
+            shutil.copy2(sleep, binary)
+        proc = subprocess.Popen([argv0 or str(binary), "300"], executable=str(binary))
+        started.append(proc)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # wait for the exec to land so /proc shows the new image
+            try:
+                if os.readlink(f"/proc/{proc.pid}/exe") == str(binary):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.01)
+        return proc
+
+    yield spawn
+    for proc in started:
+        proc.kill()
+        proc.wait()
