@@ -1,11 +1,8 @@
 """Glob patterns for match rules: the only pattern language users write (never regexes).
 
-Semantics, in one place:
-- `*` matches any run of characters within one path component, `**` across components,
-  `?` one character, `[abc]` / `[!abc]` one character from (or not from) a set.
-- Names compare case-insensitively. Paths compare case-sensitively, except Windows paths
-  (a drive letter or backslashes), which compare case-insensitively with `\\` read as `/`.
-- A pattern with no wildcard is a literal and is looked up in a set, not scanned.
+The semantics are documented in docs/policy.md ("Globs"). In short: `*` stays within a path
+component in path globs, `**` crosses them; names fold case; Windows paths fold case and
+separators. Literal patterns are looked up in a set, not scanned.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Observations → findings: which banned (or under-review) app each observation is.
 
-Precedence, most specific first; a finding names the most specific rule that matched:
-  1. executable_sha256   the executable's content (survives renames and copies)
-  2. executable_paths    where the executable lives (path glob)
-  3. process_names       the executable's file name, argv[0]'s file name, or the kernel's
-                         process name (each also without a trailing `.exe`)
-  4. command_line        any argument after the program (interpreted apps: `python3 x/tiktok.py`)
-Packages match by name per manager (dpkg, rpm, snap, flatpak, brew); macOS bundles by bundle
-id, then bundle folder name; Windows programs by display name; AppX by package family name.
-One observation yields at most one finding per app. Android and iOS ids and domains are
-carried in the policy for MDM export and network controls; no on-device source reads them.
-Glob semantics are in `banwatch.globs`.
+The rules, their precedence (most specific first: hash, path, name, command line) and
+their glob semantics are written down in one place, docs/policy.md; this module follows
+it. One observation yields at most one finding per app, naming the most specific rule.
 """
 
 from __future__ import annotations
@@ -22,6 +14,8 @@ from dataclasses import dataclass
 from banwatch.globs import PatternSet
 from banwatch.observations import Observation
 from banwatch.policy.model import PACKAGE_MANAGERS, App
+
+IDENTITY_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -45,6 +39,7 @@ def _names_of(exe: str | None) -> list[str]:
 class Matcher:
     def __init__(self, apps: Iterable[App]) -> None:
         self.apps = tuple(apps)
+        self._identity_cache: dict[tuple[str | None, str | None, str], list[tuple[str, str, str]]] = {}
         by_id = {app.id: app for app in self.apps}
         self._by_id = by_id
 
@@ -120,13 +115,25 @@ class Matcher:
     def _process_hits(self, obs: Observation) -> list[tuple[str, str, str]]:
         hits = [("executable_sha256", obs.sha256, app_id) for app_id in self.sha256.get(obs.sha256 or "", ())]
         argv = obs.cmdline or []
-        names = _names_of(obs.exe) + (_names_of(argv[0]) if argv else []) + [obs.name]
-        hits += self._hits([
-            ("executable_paths", self.paths, [obs.exe]),
-            ("process_names", self.process_names, list(dict.fromkeys(names))),
-            ("command_line", self.command_line, argv[1:]),
-        ])
+        hits += self._identity_hits(obs.exe, argv[0] if argv else None, obs.name)
+        if self.command_line:
+            hits += self._hits([("command_line", self.command_line, argv[1:])])
         return hits
+
+    def _identity_hits(self, exe: str | None, argv0: str | None, name: str) -> list[tuple[str, str, str]]:
+        """Path and name hits, remembered per (exe, argv[0], name): many processes share them."""
+        key = (exe, argv0, name)
+        cached = self._identity_cache.get(key)
+        if cached is None:
+            names = [*_names_of(exe), *_names_of(argv0), name]
+            cached = self._hits([
+                ("executable_paths", self.paths, [exe]),
+                ("process_names", self.process_names, list(dict.fromkeys(names))),
+            ])
+            if len(self._identity_cache) >= IDENTITY_CACHE_SIZE:
+                self._identity_cache.clear()
+            self._identity_cache[key] = cached
+        return cached
 
     def _bundle_hits(self, obs: Observation) -> list[tuple[str, str, str]]:
         return self._hits([

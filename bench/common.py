@@ -1,0 +1,27 @@
+"""Benchmark helpers: best-of-N timing and a ratio against a floor measured in the same run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_of(function: Callable[[], object], repeat: int = 7) -> float:
+    """The fastest of `repeat` runs, in seconds: the least disturbed by a noisy machine."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "ok" if ratio <= target else "OVER TARGET"
+
+
+def line(name: str, measured: float, floor: float, target: float, unit: str = "ms") -> str:
+    scale = 1000 if unit == "ms" else 1
+    ratio = measured / floor
+    return (f"{name}: {measured * scale:.1f} {unit} vs floor {floor * scale:.1f} {unit} "
+            f"= {ratio:.2f}x (target <= {target}x) {verdict(ratio, target)}")
