@@ -1,15 +1,28 @@
 # banwatch: `make demo` runs the main job, `make test` the whole test suite.
-# Both set up what they need (.venv, system packages) themselves.
+# Both set up what they need (the .venv, system packages) themselves.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POLICY := inventory/example/policy
+# Debian packages the lab and the tests need; installed when missing (root, or sudo).
+SYSTEM_PACKAGES := openssh-server
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test unit integration lint bench clean
+.PHONY: setup system demo test unit integration lint bench clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+system:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing system packages:$$missing"; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): agent/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +31,10 @@ $(STAMP): agent/pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python tests/demo_local.py
+	$(BIN)/banwatch policy check $(POLICY)
+	@echo
+	@echo "== scan of this machine against $(POLICY)"
+	@$(BIN)/banwatch scan --policy $(POLICY); status=$$?; [ $$status -le 1 ]
 
 test: setup lint
 	$(BIN)/pytest tests
