@@ -27,14 +27,37 @@ system:
 $(STAMP): agent/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e 'agent[dev]'
+	$(BIN)/pip install --quiet -e 'agent[control,dev]'
 	touch $(STAMP)
 
+LAB_DIR := .lab
+LAB_INVENTORY := inventory/lab/hosts.yml
+LAB := $(BIN)/banwatch lab
+
+# The operator's job end to end on the fleet lab: a fresh lab, banned apps planted on some
+# endpoints, a scan of every endpoint through Ansible, and the per-host result.
 demo: setup
-	$(BIN)/banwatch policy check $(POLICY)
+	@$(LAB) down --dir $(LAB_DIR) >/dev/null
+	$(LAB) up --dir $(LAB_DIR) --inventory $(LAB_INVENTORY)
 	@echo
-	@echo "== scan of this machine against $(POLICY)"
-	@$(BIN)/banwatch scan --policy $(POLICY); status=$$?; [ $$status -le 1 ]
+	@echo "== planting banned apps: TikTok on lab-ep-01 (general), lab-ep-05 (press_office, exempted"
+	@echo "   by EX-2026-014) and lab-ep-06 (classified, never exemptable); the tiktok-desktop package on lab-ep-03"
+	@$(LAB) run lab-ep-01 --dir $(LAB_DIR) --as TikTok -- sleep infinity >/dev/null
+	@$(LAB) run lab-ep-05 --dir $(LAB_DIR) --as TikTok -- sleep infinity >/dev/null
+	@$(LAB) run lab-ep-06 --dir $(LAB_DIR) --as "TikTok LIVE Studio" -- sleep infinity >/dev/null
+	@$(LAB) install-package lab-ep-03 tiktok-desktop 2.1.0 --dir $(LAB_DIR)
+	@rm -rf $(LAB_DIR)/reports
+	@echo
+	@echo "== scanning every endpoint through Ansible"
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/scan.yml -e banwatch_scan_report_dir=$(CURDIR)/$(LAB_DIR)/reports
+	@echo "== result"
+	@$(BIN)/banwatch reports $(LAB_DIR)/reports; [ $$? -le 1 ]
+	@echo
+	@echo "Next: the lab stays up for you to explore."
+	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
+	@echo "  $(BIN)/ansible -i $(LAB_INVENTORY) endpoints -m ansible.builtin.ping"
+	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another, then run the playbook again"
+	@echo "  $(LAB) down                                     # stop everything the lab started"
 
 test: setup lint
 	$(BIN)/pytest tests

@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    args = parser.parse_args(argv)
+    args = parse_with_trailing_command(parser, list(sys.argv[1:] if argv is None else argv))
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -35,6 +35,21 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+def parse_with_trailing_command(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Everything after the first `--` is a command to run, kept whole (`lab run HOST -- CMD…`);
+    only subcommands that default `trailing_command` accept one."""
+    trailing = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, trailing = argv[:cut], argv[cut + 1:]
+    args = parser.parse_args(argv)
+    if trailing is not None:
+        if not hasattr(args, "trailing_command"):
+            parser.error("'--' is only used before a command to run (banwatch lab run HOST -- CMD…)")
+        args.trailing_command = trailing
+    return args
 
 
 def print_json(document: Any) -> None:

@@ -1,0 +1,355 @@
+"""`banwatch lab`: bring a lab up and down, say how it is, and act inside its endpoints.
+
+As root, each endpoint is `unshare --pid --mount --uts --ipc` around `banwatch.lab.endpoint`
+(its PID 1, which runs its sshd). Without root, each endpoint is a plain sshd on a port of
+127.0.0.1: reachable over SSH like the real thing, but sharing the host's processes, files
+and identity, which `up` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import paramiko
+
+from banwatch.atomic import write_atomic
+from banwatch.errors import InputError
+from banwatch.lab import procs, sshfiles
+from banwatch.lab.layout import (
+    Endpoint,
+    LabPaths,
+    endpoint_from_dict,
+    endpoint_to_dict,
+    inventory,
+    inventory_text,
+    plan,
+)
+from banwatch.sources import dpkg
+from banwatch.sources.base import SourceContext
+
+STATE_SCHEMA = 1
+NAMESPACES, PLAIN = "namespaces", "plain"
+READY_TIMEOUT = 30.0
+NOT_ISOLATED = ("process table", "hostname", "machine id", "/etc/banwatch, /opt/banwatch, /var/lib/banwatch",
+                "dpkg database", "root login (each endpoint logs in as you)")
+_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_PACKAGE_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
+
+
+class LabError(Exception):
+    """The lab cannot do what was asked, for a reason outside the user's input."""
+
+
+@dataclass
+class LabState:
+    mode: str
+    user: str
+    python: str
+    inventory: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def endpoint(self, name: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        raise InputError.single("HOST", f"no endpoint named '{name}' in this lab",
+                                f"use one of: {', '.join(e.name for e in self.endpoints)}")
+
+    def running(self) -> list[Endpoint]:
+        return [e for e in self.endpoints if procs.alive(*_main_process(e))]
+
+
+def _main_process(endpoint: Endpoint) -> tuple[int | None, int | None]:
+    """The process whose life is the endpoint's: its init (namespaced) or its sshd (plain)."""
+    if endpoint.init_pid is not None:
+        return endpoint.init_pid, endpoint.init_started
+    return endpoint.launcher_pid, endpoint.launcher_started
+
+
+def load_state(paths: LabPaths) -> LabState | None:
+    try:
+        with open(paths.state, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LabError(f"{paths.state}: unreadable lab state ({exc}); run 'banwatch lab down' to clean up") from None
+    return LabState(data["mode"], data["user"], data["python"], data["inventory"],
+                    [endpoint_from_dict(e) for e in data["endpoints"]])
+
+
+def save_state(paths: LabPaths, state: LabState) -> None:
+    document = {"schema": STATE_SCHEMA, "mode": state.mode, "user": state.user, "python": state.python,
+                "inventory": state.inventory, "endpoints": [endpoint_to_dict(e) for e in state.endpoints]}
+    write_atomic(paths.state, json.dumps(document, indent=2).encode(), 0o600)
+
+
+def device_python() -> str:
+    """The interpreter Ansible uses on endpoints: the system's, as on a real device."""
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def up(root: str, count: int, inventory_path: str) -> tuple[LabState, bool]:
+    """Start the lab, or leave a running one as it is. Returns (state, started now)."""
+    paths = LabPaths(root)
+    state = load_state(paths)
+    if state is not None and state.endpoints and len(state.running()) == len(state.endpoints):
+        return state, False
+    down(root)  # whatever a crashed earlier run left
+    namespaced = os.geteuid() == 0
+    _check_tools(namespaced)
+    os.makedirs(paths.root, mode=0o700, exist_ok=True)
+    endpoints = plan(count, namespaced=namespaced, machine_ids=[uuid.uuid4().hex for _ in range(count + 1)])
+    _check_addresses_free(endpoints)
+    sshfiles.prepare(endpoints, paths, namespaced=namespaced)
+    state = LabState(NAMESPACES if namespaced else PLAIN,
+                     "root" if namespaced else pwd.getpwuid(os.geteuid()).pw_name,
+                     device_python(), os.path.abspath(inventory_path), endpoints)
+    launchers = [_launch(endpoint, paths, namespaced) for endpoint in endpoints]
+    for endpoint, launcher in zip(endpoints, launchers):
+        endpoint.launcher_pid, endpoint.launcher_started = launcher.pid, procs.start_time(launcher.pid)
+        if namespaced:
+            endpoint.init_pid = procs.wait_for_child(launcher.pid)
+            endpoint.init_started = procs.start_time(endpoint.init_pid) if endpoint.init_pid else None
+    save_state(paths, state)  # before waiting: a crash from here on leaves pids `down` can find
+    try:
+        _wait_ready(endpoints, launchers, paths)
+    except LabError:
+        down(root)
+        raise
+    write_inventory(state, paths)
+    return state, True
+
+
+def write_inventory(state: LabState, paths: LabPaths) -> None:
+    document = inventory(state.endpoints, paths, user=state.user, python=state.python)
+    os.makedirs(os.path.dirname(state.inventory), exist_ok=True)
+    note = f"Generated by `banwatch lab up` for the lab in {paths.root}; rewritten on every up, removed by down."
+    write_atomic(state.inventory, inventory_text(document, note).encode())
+
+
+def _check_tools(namespaced: bool) -> None:
+    needed = {"sshd (openssh-server)": sshfiles.sshd_binary(), "ssh-keygen": shutil.which("ssh-keygen")}
+    if namespaced:
+        needed.update({"unshare": shutil.which("unshare"), "nsenter": shutil.which("nsenter")})
+    missing = [name for name, found in needed.items() if not found]
+    if missing:
+        raise LabError(f"missing: {', '.join(missing)}; install openssh-server and util-linux "
+                       "(`make setup` does it), then run 'banwatch lab up' again")
+
+
+def _check_addresses_free(endpoints: list[Endpoint]) -> None:
+    for endpoint in endpoints:
+        try:
+            with socket.create_connection((endpoint.address, endpoint.port), timeout=0.2):
+                pass
+        except OSError:
+            continue
+        raise LabError(f"{endpoint.address}:{endpoint.port} is already in use by another server; "
+                       f"stop it or run the lab with another --dir after 'banwatch lab down'")
+
+
+def _launch(endpoint: Endpoint, paths: LabPaths, namespaced: bool) -> subprocess.Popen[bytes]:
+    folder = paths.endpoint_dir(endpoint.name)
+    config = os.path.join(folder, "sshd_config")
+    if namespaced:
+        spec = {"name": endpoint.name, "address": endpoint.address, "machine_id": endpoint.machine_id,
+                "host_key": os.path.join(folder, "ssh_host_ed25519_key"), "sshd_config": config,
+                "authorized_keys": os.path.join(paths.ssh, "authorized_keys")}
+        spec_path = os.path.join(folder, "endpoint.json")
+        write_atomic(spec_path, json.dumps(spec).encode(), 0o600)
+        command = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child",
+                   "--propagation", "private", "--", sys.executable, "-m", "banwatch.lab.endpoint", spec_path]
+    else:
+        command = [sshfiles.sshd_binary() or sshfiles.SSHD, "-D", "-e", "-f", config]
+    with open(os.path.join(folder, "log"), "wb") as log:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _wait_ready(endpoints: list[Endpoint], launchers: list[subprocess.Popen[bytes]], paths: LabPaths) -> None:
+    """Until every endpoint's sshd greets with its banner; fail fast when one dies."""
+    pending = dict(zip([e.name for e in endpoints], zip(endpoints, launchers)))
+    deadline = time.monotonic() + READY_TIMEOUT
+    while pending:
+        for name, (endpoint, launcher) in list(pending.items()):
+            if launcher.poll() is not None:
+                raise LabError(f"endpoint {name} failed to start:\n{_log_tail(paths, name)}")
+            if _greets(endpoint):
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            raise LabError(f"endpoints not answering after {READY_TIMEOUT:.0f} s: {', '.join(pending)}")
+        if pending:
+            time.sleep(0.005)
+
+
+def _greets(endpoint: Endpoint) -> bool:
+    try:
+        with socket.create_connection((endpoint.address, endpoint.port), timeout=1) as conn:
+            conn.settimeout(2)
+            return conn.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _log_tail(paths: LabPaths, name: str, lines: int = 15) -> str:
+    try:
+        with open(paths.endpoint_file(name, "log"), encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:]).rstrip() or "(no output)"
+    except OSError:
+        return "(no log)"
+
+
+def _is_lab_process(args: list[str], paths: LabPaths) -> bool:
+    """An endpoint init (or its unshare) or a plain-mode sshd of this lab, from its argv."""
+    under_lab = [arg for arg in args if arg.startswith(paths.endpoint_dir(""))]
+    if not under_lab:
+        return False
+    if "banwatch.lab.endpoint" in args:
+        return True
+    return os.path.basename(args[0]) == "sshd" and "-f" in args
+
+
+def down(root: str) -> int | None:
+    """Stop every process of the lab (recorded, or stray from a crash); None if nothing ran."""
+    paths = LabPaths(root)
+    state = load_state(paths)
+    recorded: list[tuple[int, int | None]] = []
+    if state is not None:
+        recorded = [(e.init_pid, e.init_started) for e in state.endpoints if e.init_pid is not None]
+        recorded += [(e.launcher_pid, e.launcher_started) for e in state.endpoints if e.launcher_pid is not None]
+    stopped = procs.stop(recorded)
+    strays = procs.strays(lambda args: _is_lab_process(args, paths))
+    stopped += procs.stop([(pid, procs.start_time(pid)) for pid in strays])
+    if state is not None:
+        for path in (state.inventory, paths.state):
+            if os.path.exists(path):
+                os.unlink(path)
+    return stopped if stopped or state is not None else None
+
+
+def require_state(root: str) -> LabState:
+    state = load_state(LabPaths(root))
+    if state is None or not state.running():
+        raise LabError(f"no lab is running in {os.path.abspath(root)}; start one with 'banwatch lab up'")
+    return state
+
+
+def ssh_check(endpoint: Endpoint, state: LabState, paths: LabPaths) -> str:
+    """Log in with the lab's key, the host key pinned; what the endpoint calls itself, or why not."""
+    client = paramiko.SSHClient()
+    try:
+        client.load_host_keys(paths.known_hosts)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(endpoint.address, endpoint.port, username=state.user, key_filename=paths.client_key,
+                       timeout=5, banner_timeout=5, auth_timeout=5, allow_agent=False, look_for_keys=False)
+        _, stdout, _ = client.exec_command("hostname", timeout=5)
+        return f"ok ({stdout.read().decode(errors='replace').strip()})"
+    except (paramiko.SSHException, OSError) as exc:
+        return f"error: {exc or type(exc).__name__}"
+    finally:
+        client.close()
+
+
+def status(root: str) -> tuple[LabState | None, list[tuple[Endpoint, bool, str]]]:
+    paths = LabPaths(root)
+    state = load_state(paths)
+    if state is None:
+        return None, []
+    running = {e.name for e in state.running()}
+
+    def check(endpoint: Endpoint) -> tuple[Endpoint, bool, str]:
+        alive = endpoint.name in running
+        return endpoint, alive, ssh_check(endpoint, state, paths) if alive else "down"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return state, list(pool.map(check, state.endpoints))
+
+
+def _enter(state: LabState, endpoint: Endpoint) -> list[str]:
+    """The command prefix that runs a program inside an endpoint (nothing in plain mode)."""
+    if state.mode != NAMESPACES:
+        return []
+    return ["nsenter", "--target", str(endpoint.init_pid), "--pid", "--mount", "--uts", "--ipc", "--"]
+
+
+def run_in(root: str, host: str, command: list[str], alias: str | None = None) -> int:
+    """Start `command` inside endpoint `host`, detached; its pid as the endpoint sees it."""
+    state = require_state(root)
+    endpoint = state.endpoint(host)
+    if not command:
+        raise InputError.single("CMD", "no command given", "write the command after '--', e.g. -- sleep 600")
+    if alias is not None and ("/" in alias or alias in ("", ".", "..")):
+        raise InputError.single("--as", f"'{alias}' is not a file name", "give a bare name such as TikTok")
+    spawn = [sys.executable, "-m", "banwatch.lab.spawn", *(["--as", alias] if alias else []), "--", *command]
+    result = subprocess.run([*_enter(state, endpoint), *spawn], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LabError(result.stderr.strip() or f"could not start the command in {host}")
+    return int(result.stdout.split()[-1])
+
+
+def endpoint_root(state: LabState, endpoint: Endpoint) -> str:
+    """The endpoint's filesystem as the host can read it (its init's root)."""
+    return f"/proc/{endpoint.init_pid}/root" if state.mode == NAMESPACES else "/"
+
+
+def install_package(root: str, host: str, name: str, version: str = "1.0") -> None:
+    """Install a real (empty) .deb named `name` into the endpoint's own dpkg database."""
+    if not _PACKAGE_NAME.match(name):
+        raise InputError.single("NAME", f"'{name}' is not a Debian package name",
+                                "use lower-case letters, digits, '+', '-' and '.', starting with a letter or digit")
+    if not _PACKAGE_VERSION.match(version):
+        raise InputError.single("VERSION", f"'{version}' is not a package version", "start with a digit, e.g. 1.0")
+    state = require_state(root)
+    endpoint = state.endpoint(host)
+    if state.mode != NAMESPACES:
+        raise LabError("install-package needs a namespaced lab (run as root): in plain mode every endpoint "
+                       "shares the host's dpkg database")
+    existing = dpkg.collect(SourceContext(root=endpoint_root(state, endpoint)))
+    if any(obs.name == name for obs in existing):
+        raise InputError.single("NAME", f"package '{name}' is already installed on {host}",
+                                "choose a name that is not an installed package")
+    deb = build_package(LabPaths(root), name, version)
+    # The endpoint cannot see the lab directory when it is under /tmp or /run (its own there):
+    # hand the package over through its root, as the host sees it.
+    inside = f"/run/banwatch-lab-{name}_{version}_all.deb"
+    shutil.copyfile(deb, endpoint_root(state, endpoint) + inside)
+    try:
+        result = subprocess.run([*_enter(state, endpoint), "dpkg", "--install", inside],
+                                capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(endpoint_root(state, endpoint) + inside)
+    if result.returncode != 0:
+        raise LabError(f"dpkg --install failed on {host}: {result.stderr.strip()}")
+
+
+def build_package(paths: LabPaths, name: str, version: str) -> str:
+    """An empty binary package (control file only), built once and kept in the lab's packages/."""
+    os.makedirs(paths.packages, exist_ok=True)
+    deb = os.path.join(paths.packages, f"{name}_{version}_all.deb")
+    if os.path.exists(deb):
+        return deb
+    control = (f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+               "Maintainer: banwatch lab <lab@banwatch.invalid>\nSection: misc\nPriority: optional\n"
+               "Description: package added by banwatch lab install-package\n"
+               " An empty package, so package detection can be tested per endpoint.\n")
+    with tempfile.TemporaryDirectory(dir=paths.packages) as build:
+        os.makedirs(os.path.join(build, "DEBIAN"))
+        with open(os.path.join(build, "DEBIAN", "control"), "w", encoding="utf-8") as handle:
+            handle.write(control)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "--build", build, deb + ".tmp"],
+                       check=True, capture_output=True)
+    os.replace(deb + ".tmp", deb)
+    return deb

@@ -1,0 +1,122 @@
+"""What a lab is made of: its endpoints (names, groups, addresses), its files, its inventory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+from banwatch.errors import InputError
+
+ENDPOINT_PREFIX = "lab-ep-"
+COLLECTOR_NAME = "lab-collector"
+MAX_ENDPOINTS = 200
+# Namespaced endpoints each own an address on the loopback network, port 22.
+NAMESPACED_NETWORK = "127.0.1."
+COLLECTOR_OCTET = 250
+# Without root: plain sshd instances on 127.0.0.1, one port each.
+PLAIN_ADDRESS = "127.0.0.1"
+PLAIN_BASE_PORT = 2200
+# The groups that exercise the example policy: an exempted group and a never-exemptable one.
+GENERAL, EXEMPT_GROUP, SENSITIVE_GROUP, COLLECTORS = "general", "press_office", "classified", "collectors"
+ENDPOINT_GROUPS = (GENERAL, EXEMPT_GROUP, SENSITIVE_GROUP)
+
+
+@dataclass
+class Endpoint:
+    name: str
+    address: str
+    port: int
+    groups: list[str]
+    machine_id: str
+    launcher_pid: int | None = None  # `unshare` (namespaced) or sshd itself (plain)
+    launcher_started: int | None = None
+    init_pid: int | None = None  # the endpoint's PID 1, as the host sees it
+    init_started: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+
+def group_of(index: int, count: int) -> str:
+    """Every sixth endpoint is classified and every sixth press office (the one before it);
+    a lab of three to five endpoints still gets one of each."""
+    if count < 6 <= count + 3:
+        return {count: SENSITIVE_GROUP, count - 1: EXEMPT_GROUP}.get(index, GENERAL)
+    return {0: SENSITIVE_GROUP, 5: EXEMPT_GROUP}.get(index % 6, GENERAL)
+
+
+def plan(count: int, *, namespaced: bool, machine_ids: list[str]) -> list[Endpoint]:
+    """The endpoints of a lab of `count` devices plus the collector, in start order."""
+    if not 1 <= count <= MAX_ENDPOINTS:
+        raise InputError.single("--endpoints", f"{count} endpoints asked for",
+                                f"use a number from 1 to {MAX_ENDPOINTS}")
+    endpoints = []
+    for index in range(1, count + 2):
+        collector = index == count + 1
+        octet = COLLECTOR_OCTET if collector else index
+        name = COLLECTOR_NAME if collector else f"{ENDPOINT_PREFIX}{index:02d}"
+        groups = [COLLECTORS] if collector else [group_of(index, count)]
+        address, port = (f"{NAMESPACED_NETWORK}{octet}", 22) if namespaced else (PLAIN_ADDRESS, PLAIN_BASE_PORT + octet)
+        endpoints.append(Endpoint(name, address, port, groups, machine_ids[index - 1]))
+    return endpoints
+
+
+class LabPaths:
+    """Every file of a lab lives under its directory (default `.lab`)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.state = os.path.join(self.root, "state.json")
+        self.ssh = os.path.join(self.root, "ssh")
+        self.client_key = os.path.join(self.ssh, "id_ed25519")
+        self.known_hosts = os.path.join(self.root, "known_hosts")
+        self.packages = os.path.join(self.root, "packages")
+
+    def endpoint_dir(self, name: str) -> str:
+        return os.path.join(self.root, "endpoints", name)
+
+    def endpoint_file(self, name: str, file: str) -> str:
+        return os.path.join(self.endpoint_dir(name), file)
+
+
+def endpoint_to_dict(endpoint: Endpoint) -> dict[str, Any]:
+    return asdict(endpoint)
+
+
+def endpoint_from_dict(data: dict[str, Any]) -> Endpoint:
+    return Endpoint(**data)
+
+
+def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: str) -> dict[str, Any]:
+    """The Ansible inventory of a lab: host keys pinned through the lab's own known_hosts."""
+    def hosts(group: str) -> dict[str, Any]:
+        return {e.name: {"ansible_host": e.address, "ansible_port": e.port}
+                for e in endpoints if group in e.groups}
+
+    return {"all": {
+        "vars": {
+            "ansible_user": user,
+            "ansible_ssh_private_key_file": paths.client_key,
+            "ansible_ssh_common_args": (f"-o UserKnownHostsFile={paths.known_hosts} "
+                                        "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"),
+            "ansible_python_interpreter": python,
+            "banwatch_lab_dir": paths.root,
+            # The control node's agent, which endpoints see read-only until a release is deployed.
+            "banwatch_lab_agent": os.path.join(os.path.dirname(sys.executable), "banwatch-agent"),
+        },
+        "children": {
+            "endpoints": {"children": {group: {"hosts": hosts(group)} for group in ENDPOINT_GROUPS
+                                       if hosts(group)}},
+            COLLECTORS: {"hosts": hosts(COLLECTORS)},
+        },
+    }}
+
+
+def inventory_text(document: dict[str, Any], note: str) -> str:
+    return f"# {note}\n" + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
