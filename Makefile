@@ -65,6 +65,9 @@ test: setup lint
 unit: setup
 	$(BIN)/pytest tests/unit
 
+integration: setup
+	$(BIN)/pytest -m lab tests/integration
+
 lint: setup
 	$(BIN)/ruff check agent tests bench
 	$(BIN)/banwatch policy check $(POLICY) > /dev/null

@@ -21,6 +21,10 @@ EXAMPLE_POLICY = REPO / "inventory" / "example" / "policy"
 TODAY = dt.date(2026, 11, 24)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab: needs the fleet lab (root and openssh-server); select with -m lab")
+
+
 @pytest.fixture
 def example_policy_dir() -> Path:
     return EXAMPLE_POLICY

@@ -11,7 +11,9 @@ import os
 import tempfile
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: str, data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Replace `path` with `data`. `durable=False` skips the fsyncs, for files that are
+    regenerated on every run (still never half-written, but may be lost on power failure)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
@@ -19,13 +21,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
             os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    fsync_directory(folder)
+    if durable:
+        fsync_directory(folder)
 
 
 def fsync_directory(folder: str) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from banwatch import render
 from banwatch.cli.common import EXIT_OK, Handler, print_json
 from banwatch.lab import control
-from banwatch.lab.layout import LabPaths
+from banwatch.lab.layout import DEFAULT_NETWORK, LabPaths
 
 DEFAULT_DIR = ".lab"
 DEFAULT_INVENTORY = "inventory/lab/hosts.yml"
@@ -28,6 +29,10 @@ def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
     up = command("up", "start the endpoints and the collector (no-op when running)", run_up)
     up.add_argument("--endpoints", type=int, default=6, metavar="N", help="how many devices (default 6)")
     up.add_argument("--inventory", default=DEFAULT_INVENTORY, help=f"where to write it (default {DEFAULT_INVENTORY})")
+    up.add_argument("--network", default=DEFAULT_NETWORK, metavar="127.X.Y",
+                    help=f"the loopback network of the endpoints' addresses (default {DEFAULT_NETWORK})")
+    up.add_argument("--plain", action="store_true",
+                    help="plain sshd instances without namespaces, as without root (no isolation)")
     command("down", "stop everything the lab started", run_down)
     status = command("status", "list endpoints and whether each answers over SSH", run_status)
     status.add_argument("--format", choices=("table", "json"), default="table")
@@ -56,7 +61,7 @@ def lab_errors(handler: Handler) -> Handler:
 
 @lab_errors
 def run_up(args: argparse.Namespace) -> int:
-    state, started = control.up(args.dir, args.endpoints, args.inventory)
+    state, started = control.up(args.dir, args.endpoints, args.inventory, network=args.network, plain=args.plain)
     if not started:
         print(f"lab already up in {LabPaths(args.dir).root} ({len(state.endpoints)} hosts); nothing to do")
         return EXIT_OK
@@ -65,7 +70,8 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"\nlab up: {len(state.endpoints) - 1} endpoints and a collector ({state.mode}); "
           f"inventory {state.inventory}")
     if state.mode == control.PLAIN:
-        print("warning: not running as root, so endpoints are plain sshd instances without namespaces.\n"
+        why = "--plain was asked for" if os.geteuid() == 0 else "not running as root"
+        print(f"warning: {why}, so endpoints are plain sshd instances without namespaces.\n"
               f"Not isolated (shared with this machine): {'; '.join(control.NOT_ISOLATED)}.", file=sys.stderr)
     return EXIT_OK
 

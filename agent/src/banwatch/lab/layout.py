@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import yaml
@@ -14,12 +15,14 @@ from banwatch.errors import InputError
 ENDPOINT_PREFIX = "lab-ep-"
 COLLECTOR_NAME = "lab-collector"
 MAX_ENDPOINTS = 200
-# Namespaced endpoints each own an address on the loopback network, port 22.
-NAMESPACED_NETWORK = "127.0.1."
+# Namespaced endpoints each own an address of a loopback network (127.0.1.N by default), port 22.
+DEFAULT_NETWORK = "127.0.1"
 COLLECTOR_OCTET = 250
-# Without root: plain sshd instances on 127.0.0.1, one port each.
+# Without namespaces: plain sshd instances on 127.0.0.1, one port each, derived from the network
+# so that two labs with different networks never collide.
 PLAIN_ADDRESS = "127.0.0.1"
-PLAIN_BASE_PORT = 2200
+PLAIN_BASE_PORT = 20000
+_NETWORK = re.compile(r"^127\.(\d{1,3})\.(\d{1,3})$")
 # The groups that exercise the example policy: an exempted group and a never-exemptable one.
 GENERAL, EXEMPT_GROUP, SENSITIVE_GROUP, COLLECTORS = "general", "press_office", "classified", "collectors"
 ENDPOINT_GROUPS = (GENERAL, EXEMPT_GROUP, SENSITIVE_GROUP)
@@ -36,7 +39,6 @@ class Endpoint:
     launcher_started: int | None = None
     init_pid: int | None = None  # the endpoint's PID 1, as the host sees it
     init_started: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def known_hosts_name(self) -> str:
@@ -51,18 +53,31 @@ def group_of(index: int, count: int) -> str:
     return {0: SENSITIVE_GROUP, 5: EXEMPT_GROUP}.get(index % 6, GENERAL)
 
 
-def plan(count: int, *, namespaced: bool, machine_ids: list[str]) -> list[Endpoint]:
+def network_octets(network: str) -> tuple[int, int]:
+    match = _NETWORK.match(network)
+    octets = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not all(0 <= octet <= 255 for octet in octets) or octets == (0, 0):
+        raise InputError.single("--network", f"'{network}' is not a loopback network",
+                                f"write the first three parts of a 127.x.y.0 address, e.g. {DEFAULT_NETWORK}")
+    return octets
+
+
+def plan(count: int, *, namespaced: bool, machine_ids: list[str], network: str = DEFAULT_NETWORK) -> list[Endpoint]:
     """The endpoints of a lab of `count` devices plus the collector, in start order."""
     if not 1 <= count <= MAX_ENDPOINTS:
         raise InputError.single("--endpoints", f"{count} endpoints asked for",
                                 f"use a number from 1 to {MAX_ENDPOINTS}")
+    second, third = network_octets(network)
     endpoints = []
     for index in range(1, count + 2):
         collector = index == count + 1
         octet = COLLECTOR_OCTET if collector else index
         name = COLLECTOR_NAME if collector else f"{ENDPOINT_PREFIX}{index:02d}"
         groups = [COLLECTORS] if collector else [group_of(index, count)]
-        address, port = (f"{NAMESPACED_NETWORK}{octet}", 22) if namespaced else (PLAIN_ADDRESS, PLAIN_BASE_PORT + octet)
+        if namespaced:
+            address, port = f"{network}.{octet}", 22
+        else:
+            address, port = PLAIN_ADDRESS, PLAIN_BASE_PORT + ((second * 256 + third) * 256 + octet) % 40000
         endpoints.append(Endpoint(name, address, port, groups, machine_ids[index - 1]))
     return endpoints
 

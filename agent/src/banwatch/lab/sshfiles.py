@@ -28,15 +28,22 @@ Subsystem sftp internal-sftp
 """
 
 
-def keygen(path: str, comment: str) -> None:
-    """An Ed25519 key pair at `path` (and `path.pub`), unless one is already there."""
-    if os.path.exists(path) and os.path.exists(path + ".pub"):
-        return
-    for stale in (path, path + ".pub"):
-        if os.path.exists(stale):
-            os.unlink(stale)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
-                   check=True, stdin=subprocess.DEVNULL, capture_output=True)
+def keygen(requests: list[tuple[str, str]]) -> None:
+    """An Ed25519 key pair at each (path, comment) that has none yet, generated in parallel."""
+    running = []
+    for path, comment in requests:
+        if os.path.exists(path) and os.path.exists(path + ".pub"):
+            continue
+        for stale in (path, path + ".pub"):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        running.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE))
+    for process in running:
+        _, error = process.communicate()
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, process.args, stderr=error)
 
 
 def public_key(path: str) -> str:
@@ -71,17 +78,17 @@ def plain_sshd_config(endpoint: Endpoint, paths: LabPaths) -> str:
 def prepare(endpoints: list[Endpoint], paths: LabPaths, *, namespaced: bool) -> None:
     """Keys and configs for every endpoint, and the lab's pinned known_hosts."""
     os.makedirs(paths.ssh, mode=0o700, exist_ok=True)
-    keygen(paths.client_key, "banwatch-lab")
+    host_keys = {e.name: os.path.join(paths.endpoint_dir(e.name), "ssh_host_ed25519_key") for e in endpoints}
+    for endpoint in endpoints:
+        os.makedirs(paths.endpoint_dir(endpoint.name), mode=0o700, exist_ok=True)
+    keygen([(paths.client_key, "banwatch-lab"),
+            *((host_keys[e.name], f"{e.name}@banwatch-lab") for e in endpoints)])
     write_atomic(os.path.join(paths.ssh, "authorized_keys"), (public_key(paths.client_key) + "\n").encode(), 0o600)
     lines = []
     for endpoint in endpoints:
-        folder = paths.endpoint_dir(endpoint.name)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        host_key = os.path.join(folder, "ssh_host_ed25519_key")
-        keygen(host_key, f"{endpoint.name}@banwatch-lab")
         config = namespaced_sshd_config(endpoint) if namespaced else plain_sshd_config(endpoint, paths)
-        write_atomic(os.path.join(folder, "sshd_config"), config.encode(), 0o600)
-        key_type, key_data = public_key(host_key).split()[:2]
+        write_atomic(paths.endpoint_file(endpoint.name, "sshd_config"), config.encode(), 0o600, durable=False)
+        key_type, key_data = public_key(host_keys[endpoint.name]).split()[:2]
         lines.append(f"{endpoint.known_hosts_name} {key_type} {key_data}\n")
     write_atomic(paths.known_hosts, "".join(lines).encode(), 0o644)
 

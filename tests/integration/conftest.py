@@ -1,0 +1,86 @@
+"""The fleet lab as a session fixture: brought up once for the integration tests, always torn down."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+# A network of its own, so a lab left up by `make demo` (127.0.1.N) does not collide.
+TEST_NETWORK = "127.0.9"
+TEST_ENDPOINTS = 4  # two general, one press_office (exempted), one classified
+
+
+def banwatch(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(BIN / "banwatch"), *args], capture_output=True, text=True, timeout=120,
+                            check=False, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"banwatch {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@dataclass
+class Lab:
+    directory: Path
+    inventory: Path
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.directory / "state.json").read_text())
+
+    def endpoint(self, name: str) -> dict[str, Any]:
+        return next(e for e in self.state["endpoints"] if e["name"] == name)
+
+    def lab(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return banwatch("lab", *args[:1], "--dir", str(self.directory), *args[1:], check=check)
+
+    def ssh(self, host: str, command: str, *, known_hosts: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """A real OpenSSH login to the endpoint, its host key pinned by the lab's known_hosts."""
+        endpoint = self.endpoint(host)
+        return subprocess.run(
+            ["ssh", "-i", str(self.directory / "ssh" / "id_ed25519"), "-o", "IdentitiesOnly=yes",
+             "-o", f"UserKnownHostsFile={known_hosts or self.directory / 'known_hosts'}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(endpoint["port"]),
+             f"root@{endpoint['address']}", command],
+            capture_output=True, text=True, timeout=60, check=False)
+
+    def ansible(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "ansible"), "-i", str(self.inventory), *args], capture_output=True,
+                              text=True, timeout=300, check=False, cwd=REPO,
+                              env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+
+    def playbook(self, playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(REPO / playbook),
+                               *args], capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
+                              env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+
+
+def require_lab_support() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the fleet lab's isolated endpoints need root")
+    if not shutil.which("sshd") and not os.access("/usr/sbin/sshd", os.X_OK):
+        pytest.skip("openssh-server is not installed (make setup installs it)")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    require_lab_support()
+    directory = tmp_path_factory.mktemp("lab")
+    handle = Lab(directory, directory / "hosts.yml")
+    try:
+        handle.lab("up", "--endpoints", str(TEST_ENDPOINTS), "--network", TEST_NETWORK,
+                   "--inventory", str(handle.inventory))
+        yield handle
+    finally:
+        banwatch("lab", "down", "--dir", str(directory), check=False)
