@@ -3,11 +3,11 @@
 `banwatch lab up` starts this under `unshare --pid --mount --uts --ipc`, so every mount made
 here is private to the endpoint and disappears with it. The view it builds:
 
-- `/etc`, `/var`, `/opt` and `/root` are copy-on-write overlays of the host's: the endpoint
+- `/etc`, `/var`, `/opt`, `/root` and `/tmp` are copy-on-write overlays of the host's: the endpoint
   sees the host's files (Python, the dpkg database, system configuration) and its writes
   (its own `/etc/banwatch`, `/opt/banwatch`, `/var/lib/banwatch`, dpkg database, machine id,
   host keys, sshd configuration) land in its own upper layer, in memory;
-- `/run`, `/tmp` and `/dev/shm` are its own empty tmpfs; `/proc` shows only its processes;
+- `/run` and `/dev/shm` are its own empty tmpfs; `/proc` shows only its processes;
 - everything else, `/` included, is the host's, read-only.
 
 Then it runs `sshd -D` on the endpoint's own loopback address and reaps every orphan, as an
@@ -31,7 +31,7 @@ MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 
-OVERLAID = ("/etc", "/var", "/opt", "/root")
+OVERLAID = ("/etc", "/var", "/opt", "/root", "/tmp")
 SCRATCH = "/run"  # holds the overlays' upper layers, then is covered by a fresh /run
 SCRATCH_SIZE = "4g"  # a ceiling, not an allocation
 SSHD = "/usr/sbin/sshd"
@@ -50,7 +50,7 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 
 
 def read_files(spec: dict[str, str]) -> dict[str, bytes]:
-    """The endpoint's SSH files, read before any mount can hide the lab directory (under /tmp, say)."""
+    """The endpoint's SSH files, read before any mount can hide the lab directory (under /run, say)."""
     files = {}
     for key, source in (("host_key", spec["host_key"]), ("host_key_pub", spec["host_key"] + ".pub"),
                         ("sshd_config", spec["sshd_config"]), ("authorized_keys", spec["authorized_keys"])):
@@ -68,7 +68,6 @@ def build_filesystem(spec: dict[str, str]) -> None:
         os.makedirs(work)
         mount("overlay", top, "overlay", 0, f"lowerdir={top},upperdir={upper},workdir={work}")
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m")
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for folder in ("/run/sshd", "/run/lock", "/etc/banwatch", "/opt/banwatch", "/var/lib/banwatch"):
