@@ -19,9 +19,11 @@ from banwatch.verdicts import HostIdentity, decide
 def scan(
     policy: PolicySource,
     host: HostIdentity,
+    *,
     ctx: SourceContext | None = None,
     now: dt.datetime | None = None,
     source_names: list[str] | None = None,
+    policy_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every source the policy needs (or those named) and return the report."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -43,6 +45,6 @@ def scan(
         add_details(finding.observation)
     verdicts = decide(findings, policy.exemptions, host, now.date(),
                       never_exempt_groups=policy.never_exempt_groups, never_exempt_hosts=policy.never_exempt_hosts)
-    policy_info = {"version": None, "digest": policy.digest, "source": policy.directory}
+    policy_info = policy_info or {"version": None, "digest": policy.digest, "source": policy.directory}
     return build_report(host, verdicts=verdicts, results=results, policy=policy_info, generated_at=now,
                         root=ctx.root)

@@ -55,3 +55,7 @@ def parse_with_trailing_command(parser: argparse.ArgumentParser, argv: list[str]
 def print_json(document: Any) -> None:
     json.dump(document, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+def print_json_line(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, sort_keys=True) + "\n")

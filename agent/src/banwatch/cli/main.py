@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from banwatch.cli.common import run
+from banwatch.cli.keys import add_keys_parser
 from banwatch.cli.lab import add_lab_parser
 from banwatch.cli.policy import add_policy_parser
 from banwatch.cli.reports import add_reports_parser
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scan_parser(commands)
     add_inventory_parser(commands)
     add_policy_parser(commands)
+    add_keys_parser(commands)
     add_lab_parser(commands)
     add_reports_parser(commands)
     return parser

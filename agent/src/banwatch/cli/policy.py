@@ -1,14 +1,24 @@
-"""`policy check`: validate a policy source and show what it bans and who is exempt."""
+"""`policy check | build | verify`: validate a source; build, sign and check per-host policies."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import json
+import os
+import sys
 
-from banwatch import render
-from banwatch.cli.common import EXIT_OK
+from banwatch import render, signing
+from banwatch.atomic import write_atomic
+from banwatch.cli.common import EXIT_INPUT, EXIT_OK
+from banwatch.device_policy import MAX_POLICY_BYTES, PolicyRejected, read_bounded, verify_policy
 from banwatch.errors import InputError
+from banwatch.inventory import load_inventory
 from banwatch.policy import PolicySource, load_policy_source
+from banwatch.policy.effective import DEFAULT_VALID_DAYS, PAYLOAD_TYPE, build_payloads
+
+POLICY_SUFFIX = ".policy.json"
 
 
 def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +29,25 @@ def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--as-of", metavar="YYYY-MM-DD", help="check as on this date (default: today, UTC)")
     check.set_defaults(handler=run_check)
 
+    build = commands.add_parser("build", help="compute, sign and write each inventory host's effective policy")
+    build.add_argument("--source", required=True, metavar="DIR", help="policy source (banlist.yml, exemptions.yml)")
+    build.add_argument("--inventory", required=True, metavar="INV", help="Ansible YAML inventory")
+    build.add_argument("--key", required=True, action="append", metavar="KEY",
+                       help="private signing key (repeat to sign with several, e.g. during rotation)")
+    build.add_argument("--passphrase-file", metavar="FILE", help="passphrase of the signing key(s)")
+    build.add_argument("--out", required=True, metavar="DIR", help="where to write <host>.policy.json files")
+    build.add_argument("--version", type=int, metavar="N", help="policy version (default: highest in --out, plus 1)")
+    build.add_argument("--issued-at", metavar="TIME", help="issue time, ISO 8601 (default: now)")
+    build.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS, metavar="DAYS",
+                       help=f"days until the policy expires on devices (default {DEFAULT_VALID_DAYS})")
+    build.set_defaults(handler=run_build)
+
+    verify = commands.add_parser("verify", help="check a signed policy as a device would")
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("--key", required=True, action="append", metavar="PUBKEY", help="trusted public key(s)")
+    verify.add_argument("--machine-id", metavar="ID", help="check the policy is bound to this machine id")
+    verify.set_defaults(handler=run_verify)
+
 
 def _as_of(text: str | None) -> dt.date:
     if text is None:
@@ -27,6 +56,74 @@ def _as_of(text: str | None) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise InputError.single("--as-of", f"'{text}' is not a date", "write it as YYYY-MM-DD") from None
+
+
+def _issued_at(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError.single("--issued-at", f"'{text}' is not a time",
+                                "write it as ISO 8601, e.g. 2026-11-25T09:00:00Z") from None
+    return moment.replace(tzinfo=moment.tzinfo or dt.timezone.utc).astimezone(dt.timezone.utc)
+
+
+def highest_built_version(folder: str) -> int:
+    """The highest policy version among the signed files already in `folder` (0 if none)."""
+    highest = 0
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        if not name.endswith(POLICY_SUFFIX):
+            continue
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                envelope = json.loads(handle.read(MAX_POLICY_BYTES))
+            version = json.loads(base64.b64decode(envelope["payload"]))["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(version, int):
+            highest = max(highest, version)
+    return highest
+
+
+def run_build(args: argparse.Namespace) -> int:
+    if not 1 <= args.valid_days <= 366:
+        raise InputError.single("--valid-days", f"{args.valid_days} days", "use 1 to 366 days")
+    if args.version is not None and args.version < 1:
+        raise InputError.single("--version", f"{args.version}", "use a positive whole number")
+    issued_at = _issued_at(args.issued_at)
+    source = load_policy_source(args.source, issued_at.date())
+    hosts = list(load_inventory(args.inventory).values())
+    passphrase = signing.read_passphrase(args.passphrase_file)
+    keys = [signing.load_private_key(path, passphrase) for path in args.key]
+    version = args.version or highest_built_version(args.out) + 1
+    payloads = build_payloads(source, hosts, version=version, issued_at=issued_at, valid_days=args.valid_days)
+    envelopes = {name: signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, keys))
+                 for name, payload in payloads.items()}
+    os.makedirs(args.out, exist_ok=True)
+    for name, data in envelopes.items():
+        write_atomic(os.path.join(args.out, name + POLICY_SUFFIX), data)
+    exempted = sum(1 for p in payloads.values() if p["exemptions"])
+    print(f"built policy version {version} for {len(payloads)} hosts ({exempted} with exemptions) in {args.out}, "
+          f"signed by {', '.join(signing.key_id(k.public_key()) for k in keys)}, "
+          f"expires {next(iter(payloads.values()))['expires_at']}")
+    return EXIT_OK
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    trusted = {signing.key_id(key): key for key in (signing.load_public_key(path) for path in args.key)}
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        policy = verify_policy(read_bounded(args.file), trusted, machine_id=args.machine_id, host_name=None, now=now)
+    except PolicyRejected as exc:
+        print(f"{args.file}: rejected: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    payload = policy.payload
+    print(f"{args.file}: valid policy version {policy.version} for {payload['host']['name']} "
+          f"(machine id {payload['host']['machine_id'] or 'not bound'}), issued {payload['issued_at']}, "
+          f"expires {payload['expires_at']}; {len(payload['apps'])} apps, "
+          f"exemptions: {', '.join(e['id'] for e in payload['exemptions']) or 'none'}")
+    return EXIT_OK
 
 
 def run_check(args: argparse.Namespace) -> int:

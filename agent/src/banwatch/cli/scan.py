@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from typing import Any
 
 from banwatch import hostinfo, render, sources
+from banwatch.agent_config import DEFAULT_CONFIG, AgentConfig, load_config
 from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json
+from banwatch.device_policy import PolicyRejected, PolicyStore
 from banwatch.errors import InputError
 from banwatch.policy import load_policy_source
 from banwatch.report import COMPLIANT
@@ -17,9 +20,14 @@ from banwatch.sources.exe_hash import HashCache
 from banwatch.verdicts import HostIdentity
 
 
-def add_scan_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("scan", help="scan this device once against a policy source")
-    parser.add_argument("--policy", required=True, metavar="DIR", help="policy source (banlist.yml, exemptions.yml)")
+def add_scan_parser(subparsers: argparse._SubParsersAction, *, device: bool = False) -> None:
+    """`scan`; on a device (`banwatch-agent scan`) the policy defaults to the installed, signed one."""
+    parser = subparsers.add_parser("scan", help="scan this device once against a policy")
+    parser.add_argument("--policy", required=not device, metavar="DIR",
+                        help="policy source (banlist.yml, exemptions.yml)"
+                        + ("; default: the installed signed policy" if device else ""))
+    if device:
+        parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
     parser.add_argument("--host", metavar="NAME", help="evaluate as this inventory host (default: hostname)")
     parser.add_argument("--host-groups", metavar="G1,G2", default="", help="the host's inventory groups")
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -34,15 +42,30 @@ def add_inventory_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    policy = load_policy_source(args.policy)
     groups = frozenset(g.strip() for g in args.host_groups.split(",") if g.strip())
-    host = HostIdentity(args.host or hostinfo.hostname(), groups)
-    report = scan(policy, host)
+    if args.policy is not None:
+        policy, policy_info = load_policy_source(args.policy), None
+        host = HostIdentity(args.host or hostinfo.hostname(), groups)
+    else:
+        config = load_config(args.config)
+        try:
+            policy, policy_info = PolicyStore(config).load(dt.datetime.now(dt.timezone.utc))
+        except PolicyRejected as exc:
+            raise InputError.single(config.policy_path, f"the installed policy is not usable: {exc}",
+                                    "install a valid policy with 'banwatch-agent policy install'") from None
+        bound = policy_info_host(policy_info, config)
+        host = HostIdentity(args.host or bound[0], groups or bound[1])
+    report = scan(policy, host, policy_info=policy_info)
     if args.format == "json":
         print_json(report)
     else:
         print(format_report(report))
     return EXIT_OK if report["summary"]["verdict"] == COMPLIANT else EXIT_FINDINGS
+
+
+def policy_info_host(info: dict[str, Any], config: AgentConfig) -> tuple[str, frozenset[str]]:
+    """Who the installed policy says this device is: its inventory name and groups."""
+    return info.get("host_name") or config.host_name, frozenset(info.get("host_groups", ()))
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -1,0 +1,188 @@
+"""Ed25519 keys and signed envelopes: what the control node signs and a device verifies.
+
+The envelope follows DSSE: `{"payloadType", "payload" (base64), "signatures": [{"keyid", "sig"}]}`,
+each signature over PAE(payloadType, payload), so a signature can never be replayed as another
+kind of document. Several signatures may be present (threshold-ready, for key rotation); a
+verifier needs `threshold` valid signatures by keys it trusts. Key ids are the first 16 hex
+digits of SHA-256 over the raw public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from banwatch.atomic import write_atomic
+from banwatch.errors import InputError
+
+PRIVATE_KEY_FILE = "banwatch-policy.key"
+PUBLIC_KEY_FILE = "banwatch-policy.pub"
+MAX_KEY_BYTES = 16 * 1024
+ENVELOPE_KEYS = frozenset({"payloadType", "payload", "signatures"})
+
+
+class VerificationError(Exception):
+    """A signed document failed a check; the message says exactly which."""
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def canonical_json(document: Any) -> bytes:
+    """One byte string per document: sorted keys, no spaces, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: the type is signed along with the body."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    private: str
+    public: str
+    key_id: str
+
+
+def generate(folder: str, passphrase: bytes | None = None) -> KeyFiles:
+    """A new key pair in `folder`: the private key PKCS#8 PEM (0600, encrypted when a passphrase
+    is given), the public key PEM beside it. Refuses to overwrite an existing key."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    private_path, public_path = os.path.join(folder, PRIVATE_KEY_FILE), os.path.join(folder, PUBLIC_KEY_FILE)
+    for path in (private_path, public_path):
+        if os.path.exists(path):
+            raise InputError.single(path, "a key is already there", "choose another --out directory; "
+                                    "keys are never overwritten (rotate by adding a new key)")
+    key = Ed25519PrivateKey.generate()
+    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                  else serialization.NoEncryption())
+    write_atomic(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 encryption), 0o600)
+    write_atomic(public_path, public_pem(key.public_key()), 0o644)
+    return KeyFiles(private_path, public_path, key_id(key.public_key()))
+
+
+def public_pem(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _read_key_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_BYTES + 1)
+    except OSError as exc:
+        raise InputError.single(path, f"cannot read key: {exc.strerror}", "check the path") from None
+    if len(data) > MAX_KEY_BYTES:
+        raise InputError.single(path, "too large for a key file", "point to a PEM key file")
+    return data
+
+
+def load_private_key(path: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    data = _read_key_file(path)
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        fix = "give --passphrase-file" if passphrase is None else "this key is not encrypted: drop --passphrase-file"
+        raise InputError.single(path, "the key's encryption and the passphrase do not agree", fix) from None
+    except ValueError:
+        raise InputError.single(path, "not a PEM private key, or a wrong passphrase",
+                                "check the key file and the passphrase") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError.single(path, "not an Ed25519 key", "make one with 'banwatch keys generate'")
+    return key
+
+
+def load_public_key(path: str) -> Ed25519PublicKey:
+    return parse_public_key(_read_key_file(path), path)
+
+
+def parse_public_key(data: bytes, where: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise InputError.single(where, "not a PEM public key", "use the .pub file 'banwatch keys generate' wrote")\
+            from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InputError.single(where, "not an Ed25519 public key", "use a key made by 'banwatch keys generate'")
+    return key
+
+
+def read_passphrase(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    data = _read_key_file(path).rstrip(b"\r\n")
+    if not data:
+        raise InputError.single(path, "the passphrase file is empty", "write the passphrase on its first line")
+    return data
+
+
+def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -> dict[str, Any]:
+    message = pae(payload_type, payload)
+    return {
+        "payloadType": payload_type,
+        "payload": base64.b64encode(payload).decode("ascii"),
+        "signatures": [{"keyid": key_id(key.public_key()), "sig": base64.b64encode(key.sign(message)).decode("ascii")}
+                       for key in keys],
+    }
+
+
+def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
+           threshold: int = 1) -> bytes:
+    """The payload, once `threshold` signatures by trusted keys check out; else VerificationError."""
+    try:
+        envelope = json.loads(envelope_data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise VerificationError(f"not a signed envelope: malformed JSON ({exc})") from None
+    if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
+        found = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
+        raise VerificationError(f"not a signed envelope: expected fields {sorted(ENVELOPE_KEYS)}, found {found}")
+    if envelope["payloadType"] != payload_type:
+        raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
+    payload = _b64(envelope["payload"], "payload")
+    signatures = envelope["signatures"]
+    if not isinstance(signatures, list) or not signatures:
+        raise VerificationError("missing signature: the envelope carries none")
+    message = pae(payload_type, payload)
+    good: set[str] = set()
+    unknown: list[str] = []
+    for index, entry in enumerate(signatures):
+        if not isinstance(entry, dict) or set(entry) != {"keyid", "sig"} or not isinstance(entry["keyid"], str):
+            raise VerificationError(f"signature {index + 1} is malformed: expected fields keyid and sig")
+        key = trusted.get(entry["keyid"])
+        if key is None:
+            unknown.append(entry["keyid"])
+            continue
+        try:
+            key.verify(_b64(entry["sig"], f"signature {index + 1}"), message)
+        except InvalidSignature:
+            raise VerificationError(f"bad signature by key {entry['keyid']}: the content was changed "
+                                    "after signing, or the signature was") from None
+        good.add(entry["keyid"])
+    if len(good) < threshold:
+        detail = f"signed by unknown key(s) {', '.join(unknown)}" if unknown else "no trusted signature"
+        raise VerificationError(f"{detail}; this device trusts {', '.join(sorted(trusted)) or 'no key'}"
+                                + (f" and needs {threshold} signatures" if threshold > 1 else ""))
+    return payload
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise VerificationError(f"{what} is not base64 text")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise VerificationError(f"{what} is not valid base64") from None
