@@ -56,7 +56,8 @@ def never_exempt_conflicts(source: PolicySource, hosts: list[InventoryHost]) -> 
 
 
 def effective_payload(source: PolicySource, host: InventoryHost, *, version: int, issued_at: dt.datetime,
-                      valid_days: int = DEFAULT_VALID_DAYS) -> dict[str, Any]:
+                      valid_days: int = DEFAULT_VALID_DAYS, apps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`apps` (the ban list as documents) is the same for every host: pass it to build it once."""
     groups = frozenset(host.groups)
     exemptions = [exemption_document(e) for e in source.exemptions
                   if e.covers(host.name, groups) and not e.expired(issued_at.date())]
@@ -66,7 +67,7 @@ def effective_payload(source: PolicySource, host: InventoryHost, *, version: int
         "issued_at": isoformat(issued_at),
         "expires_at": isoformat(issued_at + dt.timedelta(days=valid_days)),
         "host": {"name": host.name, "machine_id": host.machine_id, "groups": sorted(groups)},
-        "apps": [app_document(app) for app in source.apps],
+        "apps": apps if apps is not None else [app_document(app) for app in source.apps],
         "exemptions": exemptions,
         "source_digest": source.digest,
     }
@@ -78,7 +79,9 @@ def build_payloads(source: PolicySource, hosts: list[InventoryHost], *, version:
     problems = never_exempt_conflicts(source, hosts)
     if problems:
         raise InputError(problems)
-    return {host.name: effective_payload(source, host, version=version, issued_at=issued_at, valid_days=valid_days)
+    apps = [app_document(app) for app in source.apps]
+    return {host.name: effective_payload(source, host, version=version, issued_at=issued_at, valid_days=valid_days,
+                                         apps=apps)
             for host in hosts}
 
 
