@@ -111,7 +111,7 @@ def endpoint_from_dict(data: dict[str, Any]) -> Endpoint:
 def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: str) -> dict[str, Any]:
     """The Ansible inventory of a lab: host keys pinned through the lab's own known_hosts."""
     def hosts(group: str) -> dict[str, Any]:
-        return {e.name: {"ansible_host": e.address, "ansible_port": e.port}
+        return {e.name: {"ansible_host": e.address, "ansible_port": e.port, "banwatch_machine_id": e.machine_id}
                 for e in endpoints if group in e.groups}
 
     return {"all": {

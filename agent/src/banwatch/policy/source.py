@@ -10,8 +10,9 @@ import datetime as dt
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from banwatch import globs
 from banwatch.errors import InputError, Problem
@@ -126,23 +127,33 @@ def _read_banlist(check: Checker) -> tuple[tuple[App, ...], set[str]]:
         if "apps" in top:
             check.add(("apps",), None, "'apps' must be a non-empty list", "list at least one app under 'apps:'")
         return (), set()
-    apps: list[App] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(entries):
-        path: Path = ("apps", index)
-        app_id = raw.get("id") if isinstance(raw, dict) else None
-        entry = f"app '{app_id}'" if isinstance(app_id, str) else f"apps entry {index + 1}"
-        app = _read_app(check, raw, path, entry)
-        if app is None:
-            continue
-        if app.id in seen:
-            check.add((*path, "id"), entry, f"duplicate app id (first used in entry {seen[app.id] + 1})",
-                      "give each app a unique id")
-            continue
-        seen[app.id] = index
-        apps.append(app)
+    apps = [app for app, _path, _entry in _unique_entries(check, entries, "apps", "app", read=_read_app,
+                                                         fix="give each app a unique id")]
     declared = {raw["id"] for raw in entries if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     return tuple(apps), declared
+
+
+T = TypeVar("T", App, Exemption)
+
+
+def _unique_entries(check: Checker, entries: list[Any], section: str, kind: str, *,
+                    read: Callable[[Checker, Any, Path, str], T | None], fix: str) -> list[tuple[T, Path, str]]:
+    """Each valid entry of a list section with its path and name, refusing a repeated id."""
+    found: list[tuple[T, Path, str]] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        path: Path = (section, index)
+        item_id = raw.get("id") if isinstance(raw, dict) else None
+        entry = f"{kind} '{item_id}'" if isinstance(item_id, str) else f"{section} entry {index + 1}"
+        item = read(check, raw, path, entry)
+        if item is None:
+            continue
+        if item.id in seen:
+            check.add((*path, "id"), entry, f"duplicate {kind} id (first used in entry {seen[item.id] + 1})", fix)
+            continue
+        seen[item.id] = index
+        found.append((item, path, entry))
+    return found
 
 
 def _read_app(check: Checker, raw: Any, path: Path, entry: str) -> App | None:
@@ -263,21 +274,11 @@ def _read_register(check: Checker, known_apps: set[str], today: dt.date) -> Regi
         check.add(("exemptions",), None, "'exemptions' must be a list",
                   "write one '- id: …' entry per exemption, or 'exemptions: []'")
         return None
-    exemptions: list[Exemption] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(entries):
-        path: Path = ("exemptions", index)
-        ex_id = raw.get("id") if isinstance(raw, dict) else None
-        entry = f"exemption '{ex_id}'" if isinstance(ex_id, str) else f"exemptions entry {index + 1}"
-        exemption = _read_exemption(check, raw, path, entry)
-        if exemption is None:
-            continue
-        if exemption.id in seen:
-            check.add((*path, "id"), entry, f"duplicate exemption id (first used in entry {seen[exemption.id] + 1})",
-                      "give each exemption a unique id; keep expired ones under their old id")
-            continue
-        seen[exemption.id] = index
-        rules = _RegisterRules(known_apps, max_days, today, frozenset(never_groups), frozenset(never_hosts))
+    rules = _RegisterRules(known_apps, max_days, today, frozenset(never_groups), frozenset(never_hosts))
+    exemptions = []
+    unique_fix = "give each exemption a unique id; keep expired ones under their old id"
+    for exemption, path, entry in _unique_entries(check, entries, "exemptions", "exemption",
+                                                  read=_read_exemption, fix=unique_fix):
         _check_exemption_rules(check, exemption, path, entry, rules)
         exemptions.append(exemption)
     return tuple(exemptions), max_days, frozenset(never_groups), frozenset(never_hosts)
