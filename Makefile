@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The agent's dependency wheels (and pip), downloaded once: devices install offline from them.
+WHEELS := .cache/wheels
+WHEELS_STAMP := $(WHEELS)/.complete
 POLICY := inventory/example/policy
 # Debian packages the lab and the tests need; installed when missing (root, or sudo).
 SYSTEM_PACKAGES := openssh-server
@@ -12,7 +15,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup system demo test unit integration lint bench clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) $(WHEELS_STAMP)
 
 system:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
@@ -29,6 +32,12 @@ $(STAMP): agent/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e 'agent[control,dev]'
 	touch $(STAMP)
+
+$(WHEELS_STAMP): agent/pyproject.toml $(STAMP)
+	mkdir -p $(WHEELS)
+	$(BIN)/pip download --quiet --only-binary=:all: --dest $(WHEELS) pip \
+	    $$($(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('agent/pyproject.toml', 'rb'))['project']['dependencies']))")
+	touch $(WHEELS_STAMP)
 
 LAB_DIR := .lab
 LAB_INVENTORY := inventory/lab/hosts.yml
@@ -76,4 +85,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .cache

@@ -6,6 +6,9 @@ trusted_keys:                            # public keys (PEM files) policies must
   - /etc/banwatch/keys/banwatch-policy.pub
 policy_path: /etc/banwatch/policy.json   # the installed, signed policy
 state_dir: /var/lib/banwatch             # what the agent remembers across restarts
+scan_interval: 600                       # seconds between full scans (a new policy is scanned at once)
+run_dir: /run/banwatch                   # the supervised service's pid file
+log_file: /var/log/banwatch/agent.log    # where the supervised service writes its log
 ```
 """
 
@@ -22,7 +25,8 @@ from banwatch.policy.checker import Checker
 from banwatch.safe_yaml import load_yaml_file
 
 DEFAULT_CONFIG = "/etc/banwatch/agent.yml"
-KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir")
+KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval", "run_dir", "log_file")
+DEFAULT_SCAN_INTERVAL = 600
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class AgentConfig:
     trusted_keys: dict[str, Ed25519PublicKey]
     policy_path: str
     state_dir: str
+    scan_interval: int = DEFAULT_SCAN_INTERVAL
+    run_dir: str = "/run/banwatch"
+    log_file: str = "/var/log/banwatch/agent.log"
 
 
 def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
@@ -47,6 +54,9 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
         check.add(("trusted_keys",), None, "no trusted key", "list the policy signing key's .pub file")
     policy_path = check.text(fields, "policy_path", (), None) or "/etc/banwatch/policy.json"
     state_dir = check.text(fields, "state_dir", (), None) or "/var/lib/banwatch"
+    scan_interval = check.whole_number(fields, "scan_interval", (), None, low=5, high=86400)
+    run_dir = check.text(fields, "run_dir", (), None) or "/run/banwatch"
+    log_file = check.text(fields, "log_file", (), None) or "/var/log/banwatch/agent.log"
     trusted: dict[str, Ed25519PublicKey] = {}
     for index, key_file in enumerate(key_files):
         full = key_file if os.path.isabs(key_file) else os.path.join(os.path.dirname(path), key_file)
@@ -59,4 +69,5 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
         trusted[signing.key_id(key)] = key
     if problems:
         raise InputError(problems)
-    return AgentConfig(path, host_name, trusted, policy_path, state_dir)
+    return AgentConfig(os.path.abspath(path), host_name, trusted, policy_path, state_dir,
+                       scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file)

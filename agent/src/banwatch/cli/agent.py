@@ -5,23 +5,58 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from banwatch import supervisor
 from banwatch.agent_config import DEFAULT_CONFIG, load_config
-from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json_line, run
+from banwatch.agent_status import current_status
+from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
+from banwatch.daemon import Agent
 from banwatch.device_policy import REJECTED, PolicyStore
+
+EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="banwatch-agent", description="The banwatch agent on a device.")
     commands = parser.add_subparsers(metavar="COMMAND")
     add_scan_parser(commands, device=True)
+
     policy = commands.add_parser("policy", help="the signed policy this device enforces")
     policy_commands = policy.add_subparsers(metavar="COMMAND")
     install = policy_commands.add_parser("install", help="verify a signed policy and install it atomically")
     install.add_argument("file", metavar="FILE")
-    install.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
+    _config_option(install)
     install.set_defaults(handler=run_install)
+
+    config = commands.add_parser("config", help="the agent's configuration")
+    config_commands = config.add_subparsers(metavar="COMMAND")
+    check = config_commands.add_parser("check", help="validate a configuration file (keys included)")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(handler=run_config_check)
+
+    daemon = commands.add_parser("run", help="run the agent in the foreground (what the service runs)")
+    _config_option(daemon)
+    daemon.set_defaults(handler=run_daemon)
+
+    status = commands.add_parser("status", help="what the running agent reports about itself")
+    _config_option(status)
+    status.add_argument("--json", action="store_true", help="one JSON document (what the rollout gate reads)")
+    status.set_defaults(handler=run_status)
+
+    service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
+    service_commands = service.add_subparsers(metavar="COMMAND")
+    for action, text in (("start", "start the supervised agent unless it runs"),
+                         ("stop", "stop the supervised agent"),
+                         ("restart", "stop, then start (e.g. after a new release)")):
+        command = service_commands.add_parser(action, help=text)
+        _config_option(command)
+        command.set_defaults(handler=run_service, action=action)
     return parser
 
 
@@ -30,6 +65,67 @@ def run_install(args: argparse.Namespace) -> int:
     result = PolicyStore(load_config(args.config)).install(args.file)
     print_json_line(result.document())
     return EXIT_INPUT if result.result == REJECTED else EXIT_OK
+
+
+def run_config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: valid; host {config.host_name}, trusts {', '.join(sorted(config.trusted_keys))}, "
+          f"scans every {config.scan_interval}s")
+    return EXIT_OK
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    Agent(load_config(args.config)).run()
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    status = current_status(config, PolicyStore(config).state())
+    if args.json:
+        print_json(status)
+    else:
+        print(format_status(status))
+    return EXIT_OK if status["running"] else EXIT_NOT_RUNNING
+
+
+def format_status(status: dict[str, Any]) -> str:
+    policy = status["policy"]
+    lines = [f"agent: {'running' if status['running'] else 'not running'}"
+             + (f", pid {status['pid']}, version {status['agent_version']}, since {status['started_at']}, "
+                f"detection {status['detection']}" if status["running"] else
+                f" (installed version {status['installed_agent_version']})"),
+             f"policy: installed version {policy['installed_version'] or 'none'}"
+             + (f" (at {policy['installed_at']})" if policy.get("installed_at") else "")]
+    in_force = policy.get("in_force")
+    if in_force:
+        lines.append(f"policy in force: version {in_force.get('version')}, {in_force.get('state')}"
+                     + (f" ({in_force['reason']})" if in_force.get("reason") else ""))
+    if policy.get("last_rejection"):
+        rejection = policy["last_rejection"]
+        lines.append(f"last rejected policy: {rejection['file']} at {rejection['at']}: {rejection['reason']}")
+    scan = status["last_scan"]
+    if scan:
+        lines.append(f"last scan: {scan['at']}: {scan['verdict']} ({scan['violation']} violations, "
+                     f"{scan['exempt']} exempt, {len(scan['errors'])} source errors), policy version "
+                     f"{scan['policy_version']}")
+    if status["last_error"]:
+        lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
+    return "\n".join(lines)
+
+
+def run_service(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.action == "start":
+        result = supervisor.start(config)
+    elif args.action == "stop":
+        result = supervisor.stop(config)
+    else:
+        stopped = supervisor.stop(config)
+        started = supervisor.start(config)
+        result = supervisor.ServiceResult("restarted" if stopped.pid else started.result, started.pid)
+    print_json_line(result.document())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from banwatch.cli.lab import add_lab_parser
 from banwatch.cli.policy import add_policy_parser
 from banwatch.cli.reports import add_reports_parser
 from banwatch.cli.scan import add_inventory_parser, add_scan_parser
+from banwatch.cli.wheelhouse import add_wheelhouse_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_parser(commands)
     add_lab_parser(commands)
     add_reports_parser(commands)
+    add_wheelhouse_parser(commands)
     return parser
 
 

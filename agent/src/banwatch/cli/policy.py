@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
-import json
 import os
 import sys
 
 from banwatch import render, signing
 from banwatch.atomic import write_atomic
-from banwatch.cli.common import EXIT_INPUT, EXIT_OK
-from banwatch.device_policy import MAX_POLICY_BYTES, PolicyRejected, read_bounded, verify_policy
+from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json_line
+from banwatch.device_policy import PolicyRejected, read_bounded, verify_policy
 from banwatch.errors import InputError
 from banwatch.inventory import load_inventory
-from banwatch.policy import PolicySource, load_policy_source
+from banwatch.policy import PolicySource, builds, load_policy_source
 from banwatch.policy.effective import DEFAULT_VALID_DAYS, PAYLOAD_TYPE, build_payloads
-
-POLICY_SUFFIX = ".policy.json"
 
 
 def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +36,14 @@ def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--issued-at", metavar="TIME", help="issue time, ISO 8601 (default: now)")
     build.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS, metavar="DAYS",
                        help=f"days until the policy expires on devices (default {DEFAULT_VALID_DAYS})")
+    build.add_argument("--reuse-unchanged", action="store_true",
+                       help="issue nothing when every host's policy would have the same content as the previous build")
+    build.add_argument("--previous", metavar="DIR", help="the previous build to number from and compare with "
+                       "(default: --out)")
+    build.add_argument("--renew-days", type=int, metavar="DAYS",
+                       help="with --reuse-unchanged, re-issue when the previous build expires within DAYS "
+                       "(default: a third of --valid-days)")
+    build.add_argument("--json", action="store_true", help="print one JSON line: version, changed, out, hosts")
     build.set_defaults(handler=run_build)
 
     verify = commands.add_parser("verify", help="check a signed policy as a device would")
@@ -69,41 +73,41 @@ def _issued_at(text: str | None) -> dt.datetime:
     return moment.replace(tzinfo=moment.tzinfo or dt.timezone.utc).astimezone(dt.timezone.utc)
 
 
-def highest_built_version(folder: str) -> int:
-    """The highest policy version among the signed files already in `folder` (0 if none)."""
-    highest = 0
-    for name in os.listdir(folder) if os.path.isdir(folder) else ():
-        if not name.endswith(POLICY_SUFFIX):
-            continue
-        try:
-            with open(os.path.join(folder, name), "rb") as handle:
-                envelope = json.loads(handle.read(MAX_POLICY_BYTES))
-            version = json.loads(base64.b64decode(envelope["payload"]))["version"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(version, int):
-            highest = max(highest, version)
-    return highest
-
-
 def run_build(args: argparse.Namespace) -> int:
     if not 1 <= args.valid_days <= 366:
         raise InputError.single("--valid-days", f"{args.valid_days} days", "use 1 to 366 days")
     if args.version is not None and args.version < 1:
         raise InputError.single("--version", f"{args.version}", "use a positive whole number")
+    renew_days = args.valid_days // 3 if args.renew_days is None else args.renew_days
+    if not 0 <= renew_days < args.valid_days:
+        raise InputError.single("--renew-days", f"{renew_days} days", f"use 0 to {args.valid_days - 1} days")
     issued_at = _issued_at(args.issued_at)
     source = load_policy_source(args.source, issued_at.date())
     hosts = list(load_inventory(args.inventory).values())
     passphrase = signing.read_passphrase(args.passphrase_file)
     keys = [signing.load_private_key(path, passphrase) for path in args.key]
-    version = args.version or highest_built_version(args.out) + 1
+    previous = args.previous or args.out
+    version = args.version or builds.highest_built_version(previous) + 1
     payloads = build_payloads(source, hosts, version=version, issued_at=issued_at, valid_days=args.valid_days)
-    envelopes = {name: signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, keys))
-                 for name, payload in payloads.items()}
-    os.makedirs(args.out, exist_ok=True)
-    for name, data in envelopes.items():
-        write_atomic(os.path.join(args.out, name + POLICY_SUFFIX), data)
+    reused = builds.reusable_version(previous, payloads, now=issued_at, renew_before=dt.timedelta(days=renew_days)) \
+        if args.reuse_unchanged else None
+    if reused is not None:
+        builds.copy_previous(previous, args.out, list(payloads))
+        version = reused
+    else:
+        os.makedirs(args.out, exist_ok=True)
+        for name, payload in payloads.items():
+            envelope = signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, keys)
+            write_atomic(builds.policy_file(args.out, name), signing.canonical_json(envelope))
+    changed = reused is None
+    if args.json:
+        print_json_line({"version": version, "changed": changed, "out": os.path.abspath(args.out),
+                         "hosts": sorted(payloads)})
+        return EXIT_OK
     exempted = sum(1 for p in payloads.values() if p["exemptions"])
+    if not changed:
+        print(f"policy version {version} is current for {len(payloads)} hosts in {args.out}: nothing to issue")
+        return EXIT_OK
     print(f"built policy version {version} for {len(payloads)} hosts ({exempted} with exemptions) in {args.out}, "
           f"signed by {', '.join(signing.key_id(k.public_key()) for k in keys)}, "
           f"expires {next(iter(payloads.values()))['expires_at']}")

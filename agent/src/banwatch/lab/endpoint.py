@@ -35,6 +35,7 @@ OVERLAID = ("/etc", "/var", "/opt", "/root", "/tmp")
 SCRATCH = "/run"  # holds the overlays' upper layers, then is covered by a fresh /run
 SCRATCH_SIZE = "4g"  # a ceiling, not an allocation
 SSHD = "/usr/sbin/sshd"
+DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
 SPEC_FIELDS = ("name", "address", "machine_id", "host_key", "sshd_config", "authorized_keys")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -83,6 +84,9 @@ def set_identity(spec: dict[str, str]) -> None:
         raise OSError(ctypes.get_errno(), "sethostname")
     write("/etc/hostname", spec["name"] + "\n", 0o644)
     write("/etc/machine-id", spec["machine_id"] + "\n", 0o444)
+    if os.path.lexists(DBUS_MACHINE_ID):  # D-Bus's copy, which some tools (Ansible's facts) read first
+        os.unlink(DBUS_MACHINE_ID)
+        os.symlink("/etc/machine-id", DBUS_MACHINE_ID)
     with open("/etc/hosts", "a", encoding="ascii") as handle:
         handle.write(f"{spec['address']}\t{spec['name']}\n")
 
