@@ -46,7 +46,8 @@ def test_endpoint_count_is_bounded(count):
 
 def test_inventory_pins_host_keys(tmp_path):
     paths = LabPaths(str(tmp_path))
-    document = inventory(plan(6, namespaced=True, machine_ids=["m"] * 7), paths, user="root", python="/usr/bin/python3")
+    document = inventory(plan(6, namespaced=True, machine_ids=["m"] * 7), paths, user="root", python="/usr/bin/python3",
+                         policy_source=None)
     variables = document["all"]["vars"]
     assert f"UserKnownHostsFile={paths.known_hosts}" in variables["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in variables["ansible_ssh_common_args"]

@@ -199,8 +199,8 @@ def test_build_is_deterministic_and_refuses_a_never_exemptable_host(key, tmp_pat
 
 def test_example_inventory_groups_include_parents():
     hosts = load_inventory(str(REPO / "inventory" / "example" / "hosts.yml"))
-    assert hosts["ws-press-01.corp.example.gov"].groups == {"workstations", "press_office"}
-    assert hosts["sec-analyst-01.secure.example.gov"].groups == {"classified"}
+    assert hosts["ws-press-01.corp.example.gov"].groups == {"endpoints", "workstations", "press_office"}
+    assert hosts["sec-analyst-01.secure.example.gov"].groups == {"endpoints", "classified"}
 
 
 def test_encrypted_key_needs_its_passphrase(tmp_path):

@@ -71,3 +71,28 @@ def current_status(config: AgentConfig, policy_state: dict[str, Any]) -> dict[st
         "last_error": reported.get("last_error"),
         "updated_at": reported.get("updated_at"),
     }
+
+
+def health_problems(status: dict[str, Any], *, agent_version: str | None, policy_version: int | None) -> list[str]:
+    """Why the agent is not (yet) what a rollout expects: running the wanted release, having
+    scanned with the wanted policy, and that scan complete. Empty when healthy."""
+    if not status["running"]:
+        error = status.get("last_error") or {}
+        return ["the agent is not running" + (f" (last error: {error['message']})" if error.get("message") else "")]
+    problems = []
+    if agent_version is not None and status["agent_version"] != agent_version:
+        problems.append(f"the running agent is version {status['agent_version']}, not {agent_version}")
+    scan = status.get("last_scan")
+    rejection = status["policy"].get("last_rejection")
+    if policy_version is not None and status["policy"].get("installed_version") != policy_version and rejection:
+        problems.append(f"policy version {policy_version} was rejected: {rejection.get('reason')}")
+    if not scan:
+        error = status.get("last_error") or {}
+        problems.append("no scan yet" + (f" ({error['message']})" if error.get("message") else ""))
+    else:
+        if policy_version is not None and scan.get("policy_version") != policy_version:
+            problems.append(f"the last scan used policy version {scan.get('policy_version')}, not {policy_version}")
+        if scan.get("at", "") < (status.get("started_at") or ""):
+            problems.append("no scan since the agent started")
+        problems += [f"source {error['source']} failed: {error['error']}" for error in scan.get("errors", [])]
+    return problems

@@ -9,8 +9,8 @@ from typing import Any
 
 from banwatch import supervisor
 from banwatch.agent_config import DEFAULT_CONFIG, load_config
-from banwatch.agent_status import current_status
-from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
+from banwatch.agent_status import current_status, health_problems
+from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
 from banwatch.device_policy import REJECTED, PolicyStore
@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what the running agent reports about itself")
     _config_option(status)
     status.add_argument("--json", action="store_true", help="one JSON document (what the rollout gate reads)")
+    status.add_argument("--expect-agent-version", metavar="V",
+                        help="healthy only when the running agent is this version (exit 1 otherwise)")
+    status.add_argument("--expect-policy-version", type=int, metavar="N",
+                        help="healthy only when the last complete scan used this policy version (exit 1 otherwise)")
     status.set_defaults(handler=run_status)
 
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
@@ -82,11 +86,18 @@ def run_daemon(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     status = current_status(config, PolicyStore(config).state())
+    expecting = args.expect_agent_version is not None or args.expect_policy_version is not None
+    if expecting:
+        status["problems"] = health_problems(status, agent_version=args.expect_agent_version,
+                                             policy_version=args.expect_policy_version)
+        status["healthy"] = not status["problems"]
     if args.json:
         print_json(status)
     else:
         print(format_status(status))
-    return EXIT_OK if status["running"] else EXIT_NOT_RUNNING
+    if not status["running"]:
+        return EXIT_NOT_RUNNING
+    return EXIT_FINDINGS if expecting and status["problems"] else EXIT_OK
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -111,6 +122,8 @@ def format_status(status: dict[str, Any]) -> str:
                      f"{scan['policy_version']}")
     if status["last_error"]:
         lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
+    if "healthy" in status:
+        lines.append("healthy" if status["healthy"] else "unhealthy: " + "; ".join(status["problems"]))
     return "\n".join(lines)
 
 

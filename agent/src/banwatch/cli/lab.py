@@ -13,6 +13,7 @@ from banwatch.lab.layout import DEFAULT_NETWORK, LabPaths
 
 DEFAULT_DIR = ".lab"
 DEFAULT_INVENTORY = "inventory/lab/hosts.yml"
+DEFAULT_POLICY = "inventory/example/policy"
 EXIT_LAB = 3
 
 
@@ -31,6 +32,8 @@ def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--inventory", default=DEFAULT_INVENTORY, help=f"where to write it (default {DEFAULT_INVENTORY})")
     up.add_argument("--network", default=DEFAULT_NETWORK, metavar="127.X.Y",
                     help=f"the loopback network of the endpoints' addresses (default {DEFAULT_NETWORK})")
+    up.add_argument("--policy", metavar="DIR", default=DEFAULT_POLICY if os.path.isdir(DEFAULT_POLICY) else None,
+                    help=f"policy source the inventory points the roles at (default {DEFAULT_POLICY})")
     up.add_argument("--plain", action="store_true",
                     help="plain sshd instances without namespaces, as without root (no isolation)")
     command("down", "stop everything the lab started", run_down)
@@ -61,7 +64,8 @@ def lab_errors(handler: Handler) -> Handler:
 
 @lab_errors
 def run_up(args: argparse.Namespace) -> int:
-    state, started = control.up(args.dir, args.endpoints, args.inventory, network=args.network, plain=args.plain)
+    state, started = control.up(args.dir, args.endpoints, args.inventory, network=args.network, plain=args.plain,
+                                policy_source=args.policy)
     if not started:
         print(f"lab already up in {LabPaths(args.dir).root} ({len(state.endpoints)} hosts); nothing to do")
         return EXIT_OK

@@ -92,6 +92,11 @@ class LabPaths:
         self.client_key = os.path.join(self.ssh, "id_ed25519")
         self.known_hosts = os.path.join(self.root, "known_hosts")
         self.packages = os.path.join(self.root, "packages")
+        # The lab's own policy signing key and the signed per-host policies built with it.
+        self.policy_keys = os.path.join(self.root, "keys")
+        self.policy_key = os.path.join(self.policy_keys, "banwatch-policy.key")
+        self.policy_pub = os.path.join(self.policy_keys, "banwatch-policy.pub")
+        self.policies = os.path.join(self.root, "policies")
 
     def endpoint_dir(self, name: str) -> str:
         return os.path.join(self.root, "endpoints", name)
@@ -108,8 +113,10 @@ def endpoint_from_dict(data: dict[str, Any]) -> Endpoint:
     return Endpoint(**data)
 
 
-def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: str) -> dict[str, Any]:
-    """The Ansible inventory of a lab: host keys pinned through the lab's own known_hosts."""
+def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: str,
+              policy_source: str | None) -> dict[str, Any]:
+    """The Ansible inventory of a lab: host keys pinned through the lab's own known_hosts, and the
+    roles pointed at the lab's signing key and policy source."""
     def hosts(group: str) -> dict[str, Any]:
         return {e.name: {"ansible_host": e.address, "ansible_port": e.port, "banwatch_machine_id": e.machine_id}
                 for e in endpoints if group in e.groups}
@@ -121,9 +128,15 @@ def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: 
             "ansible_ssh_common_args": (f"-o UserKnownHostsFile={paths.known_hosts} "
                                         "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"),
             "ansible_python_interpreter": python,
+            # Endpoints are logged into as root (a device has sudo; the lab's endpoints need none).
+            "ansible_become": False,
             "banwatch_lab_dir": paths.root,
             # The control node's agent, which endpoints see read-only until a release is deployed.
             "banwatch_lab_agent": os.path.join(os.path.dirname(sys.executable), "banwatch-agent"),
+            "banwatch_agent_trusted_keys": [paths.policy_pub],
+            "banwatch_policy_signing_key": paths.policy_key,
+            "banwatch_policy_build_dir": paths.policies,
+            **({"banwatch_policy_source_dir": policy_source} if policy_source else {}),
         },
         "children": {
             "endpoints": {"children": {group: {"hosts": hosts(group)} for group in ENDPOINT_GROUPS
