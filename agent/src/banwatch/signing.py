@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
 
-PRIVATE_KEY_FILE = "banwatch-policy.key"
-PUBLIC_KEY_FILE = "banwatch-policy.pub"
+POLICY_KEY_NAME = "banwatch-policy"  # banwatch-policy.key (private) and banwatch-policy.pub
 MAX_KEY_BYTES = 16 * 1024
 ENVELOPE_KEYS = frozenset({"payloadType", "payload", "signatures"})
 
@@ -58,11 +57,11 @@ class KeyFiles:
     key_id: str
 
 
-def generate(folder: str, passphrase: bytes | None = None) -> KeyFiles:
-    """A new key pair in `folder`: the private key PKCS#8 PEM (0600, encrypted when a passphrase
-    is given), the public key PEM beside it. Refuses to overwrite an existing key."""
+def generate(folder: str, passphrase: bytes | None = None, name: str = POLICY_KEY_NAME) -> KeyFiles:
+    """A new key pair in `folder`: the private key `<name>.key`, PKCS#8 PEM (0600, encrypted when a
+    passphrase is given), the public key `<name>.pub` beside it. Refuses to overwrite an existing key."""
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    private_path, public_path = os.path.join(folder, PRIVATE_KEY_FILE), os.path.join(folder, PUBLIC_KEY_FILE)
+    private_path, public_path = os.path.join(folder, f"{name}.key"), os.path.join(folder, f"{name}.pub")
     for path in (private_path, public_path):
         if os.path.exists(path):
             raise InputError.single(path, "a key is already there", "choose another --out directory; "
@@ -152,7 +151,7 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
         raise VerificationError(f"not a signed envelope: expected fields {sorted(ENVELOPE_KEYS)}, found {found}")
     if envelope["payloadType"] != payload_type:
         raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
-    payload = _b64(envelope["payload"], "payload")
+    payload = decode_base64(envelope["payload"], "payload")
     signatures = envelope["signatures"]
     if not isinstance(signatures, list) or not signatures:
         raise VerificationError("missing signature: the envelope carries none")
@@ -167,7 +166,7 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
             unknown.append(entry["keyid"])
             continue
         try:
-            key.verify(_b64(entry["sig"], f"signature {index + 1}"), message)
+            key.verify(decode_base64(entry["sig"], f"signature {index + 1}"), message)
         except InvalidSignature:
             raise VerificationError(f"bad signature by key {entry['keyid']}: the content was changed "
                                     "after signing, or the signature was") from None
@@ -179,7 +178,7 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
     return payload
 
 
-def _b64(value: Any, what: str) -> bytes:
+def decode_base64(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
         raise VerificationError(f"{what} is not base64 text")
     try:

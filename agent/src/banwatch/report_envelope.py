@@ -1,0 +1,75 @@
+"""Signed reports: how a device seals a report and how the fleet store opens one.
+
+A report travels as a DSSE envelope (see `signing`) of type `REPORT_PAYLOAD_TYPE`, signed with
+the device's own Ed25519 key, which is generated on the device at deploy and whose public half
+is enrolled on the control node under the device's inventory name. `open_report` trusts only
+the key enrolled for the host the report claims to come from, so one device can never speak
+for another, and every way a file can be wrong comes back as one `ReportRejected` reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from banwatch import signing
+from banwatch.report import REPORT_SCHEMA
+
+REPORT_PAYLOAD_TYPE = "application/vnd.banwatch.report+json"
+DEVICE_KEY_NAME = "device"  # device.key (0600, on the device only) and device.pub (enrolled)
+MAX_REPORT_BYTES = 1024 * 1024
+REPORT_FILE_SUFFIX = ".report.json"
+_REPORT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class ReportRejected(Exception):
+    """A report file that must not be counted; the message says why (for the quarantine)."""
+
+
+def report_file_name(report: Mapping[str, Any]) -> str:
+    """`<generated_at>-<report_id>.report.json`: unique, and sorted by name means oldest first."""
+    stamp = str(report["generated_at"]).replace(":", "").replace("-", "")
+    return f"{stamp}-{report['report_id']}{REPORT_FILE_SUFFIX}"
+
+
+def seal_report(report: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """The report as a signed envelope, ready to spool: canonical JSON, one line."""
+    envelope = signing.sign(signing.canonical_json(report), REPORT_PAYLOAD_TYPE, [key])
+    return signing.canonical_json(envelope) + b"\n"
+
+
+def claimed_host(data: bytes) -> str:
+    """The inventory name a sealed report says it comes from, before anything is verified."""
+    try:
+        envelope = json.loads(data)
+        payload = json.loads(signing.decode_base64(envelope["payload"], "payload"))
+        name = payload["host"]["name"]
+    except (ValueError, KeyError, TypeError, signing.VerificationError):
+        raise ReportRejected("malformed: not a signed banwatch report") from None
+    if not isinstance(name, str) or not name:
+        raise ReportRejected("malformed: the report names no host")
+    return name
+
+
+def open_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """The report inside `data`, verified against the key enrolled for the host it claims."""
+    if len(data) > MAX_REPORT_BYTES:
+        raise ReportRejected(f"oversized: {len(data)} bytes, the limit is {MAX_REPORT_BYTES}")
+    host = claimed_host(data)
+    key = enrolled.get(host)
+    if key is None:
+        raise ReportRejected(f"unknown device: no key is enrolled for host {host!r}")
+    try:
+        payload = signing.verify(data, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key})
+    except signing.VerificationError as exc:
+        raise ReportRejected(f"not signed by {host}'s enrolled key: {exc}") from None
+    report = json.loads(payload)
+    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
+        raise ReportRejected(f"malformed: not a {REPORT_SCHEMA} document")
+    if not isinstance(report.get("report_id"), str) or not _REPORT_ID.match(report["report_id"]):
+        raise ReportRejected("malformed: the report id is not a UUID")
+    return report
