@@ -17,8 +17,9 @@ import pytest
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
-# A network of its own, so a lab left up by `make demo` (127.0.1.N) does not collide.
-TEST_NETWORK = "127.0.9"
+# A network of its own, so a lab left up by `make demo` (127.0.1.N) does not collide; another
+# checkout testing on the same machine at the same time sets BANWATCH_TEST_NETWORK to its own.
+TEST_NETWORK = os.environ.get("BANWATCH_TEST_NETWORK", "127.0.9")
 TEST_ENDPOINTS = 4  # two general, one press_office (exempted), one classified
 
 
