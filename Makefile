@@ -78,8 +78,9 @@ integration: setup
 	$(BIN)/pytest -m lab tests/integration
 
 lint: setup
-	$(BIN)/ruff check agent tests bench
+	$(BIN)/ruff check agent tests bench roles
 	$(BIN)/banwatch policy check $(POLICY) > /dev/null
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline -q roles playbooks
 
 bench: setup
 	$(BIN)/python bench/run.py

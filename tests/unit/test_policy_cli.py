@@ -42,12 +42,24 @@ def test_build_verify_install_and_scan(tmp_path: Path):
     config = tmp_path / "agent.yml"
     config.write_text(f"host_name: ws-press-01.corp.example.gov\ntrusted_keys: [{keys / 'banwatch-policy.pub'}]\n"
                       f"policy_path: {tmp_path / 'device' / 'policy.json'}\nstate_dir: {tmp_path / 'device'}\n")
-    install = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config))
-    assert install.returncode == 0 and json.loads(install.stdout) == {"result": "installed", "version": 2}
-    again = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config))
-    assert json.loads(again.stdout)["result"] == "unchanged"
-    wrong = run("banwatch.cli.agent", "policy", "install", str(out / "ws-fin-014.corp.example.gov.policy.json"),
-                "--config", str(config))
+    dry = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config), "--check")
+    assert json.loads(dry.stdout)["result"] == "installed" and not (tmp_path / "device" / "policy.json").exists()
+    fact = tmp_path / "facts.d" / "banwatch.fact"
+    install = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config),
+                  "--fact", str(fact), "--release-link", str(tmp_path / "no-release"))
+    installed = json.loads(install.stdout)
+    assert install.returncode == 0 and (installed["result"], installed["version"]) == ("installed", 2)
+    assert installed["before"] is None and installed["after"]["version"] == 2
+    assert any(e.startswith("EX-2026-014: tiktok until") for e in installed["after"]["exemptions"])
+    assert installed["fact_changed"] and json.loads(fact.read_text())["policy_version"] == 2
+    again = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config),
+                "--fact", str(fact), "--release-link", str(tmp_path / "no-release"))
+    assert json.loads(again.stdout)["result"] == "unchanged" and not json.loads(again.stdout)["fact_changed"]
+    other = str(out / "ws-fin-014.corp.example.gov.policy.json")
+    dry_wrong = run("banwatch.cli.agent", "policy", "install", other, "--config", str(config), "--check")
+    assert dry_wrong.returncode == 2 and "last_rejection" not in json.loads((tmp_path / "device" /
+                                                                              "policy-state.json").read_text())
+    wrong = run("banwatch.cli.agent", "policy", "install", other, "--config", str(config))
     assert wrong.returncode == 2 and json.loads(wrong.stdout)["result"] == "rejected"
     scan = run("banwatch.cli.agent", "scan", "--config", str(config), "--format", "json")
     report = json.loads(scan.stdout)

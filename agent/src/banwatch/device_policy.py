@@ -37,9 +37,22 @@ class InstallResult:
     result: str
     version: int | None
     reason: str | None = None
+    # What was in force before and what is (or, in a dry run, would be) after: see `policy_summary`.
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
 
     def document(self) -> dict[str, Any]:
-        return {"result": self.result, "version": self.version, **({"reason": self.reason} if self.reason else {})}
+        document: dict[str, Any] = {"result": self.result, "version": self.version}
+        if self.reason:
+            document["reason"] = self.reason
+        return {**document, "before": self.before, "after": self.after}
+
+
+def policy_summary(payload: dict[str, Any], digest: str) -> dict[str, Any]:
+    """What an operator wants to see change between two policies (Ansible's --diff shows it)."""
+    return {"version": payload["version"], "digest": digest, "expires_at": payload["expires_at"],
+            "apps": sorted(f"{app['id']} ({app['status']}, {app['action']})" for app in payload["apps"]),
+            "exemptions": sorted(f"{e['id']}: {e['app']} until {e['expires']}" for e in payload["exemptions"])}
 
 
 @dataclass(frozen=True)
@@ -122,9 +135,12 @@ class PolicyStore:
         return verify_policy(data, self.config.trusted_keys, machine_id=hostinfo.machine_id(self.root),
                              host_name=self.config.host_name, now=now, allow_expired=allow_expired)
 
-    def install(self, path: str, now: dt.datetime | None = None) -> InstallResult:
+    def install(self, path: str, now: dt.datetime | None = None, *, dry_run: bool = False) -> InstallResult:
+        """Verify `path` and install it atomically. `dry_run` answers what would happen and
+        changes nothing, not even the record of a rejection (Ansible's check mode)."""
         now = now or dt.datetime.now(dt.timezone.utc)
         state = self.state()
+        before = self.installed_summary(now)
         try:
             data = read_bounded(path)
             policy = self._verify(data, now)
@@ -137,17 +153,29 @@ class PolicyStore:
                 raise PolicyRejected(f"version {policy.version} is already installed with different content; "
                                      "issue a new, higher version")
         except PolicyRejected as exc:
-            state["last_rejection"] = {"at": isoformat(now), "file": os.path.abspath(path), "reason": str(exc)}
-            self._save_state(state)
-            return InstallResult(REJECTED, None, str(exc))
+            if not dry_run:
+                state["last_rejection"] = {"at": isoformat(now), "file": os.path.abspath(path), "reason": str(exc)}
+                self._save_state(state)
+            return InstallResult(REJECTED, None, str(exc), before, before)
+        after = policy_summary(policy.payload, policy.digest)
         if same and self._installed_bytes() == data:
-            return InstallResult(UNCHANGED, policy.version)
+            return InstallResult(UNCHANGED, policy.version, None, before, after)
+        if dry_run:
+            return InstallResult(INSTALLED, policy.version, None, before, after)
         os.makedirs(os.path.dirname(self.config.policy_path), exist_ok=True)
         write_atomic(self.config.policy_path, data, 0o644)
         state.update(highest_version=policy.version, installed_digest=policy.digest, installed_at=isoformat(now))
         state.pop("last_rejection", None)
         self._save_state(state)
-        return InstallResult(INSTALLED, policy.version)
+        return InstallResult(INSTALLED, policy.version, None, before, after)
+
+    def installed_summary(self, now: dt.datetime) -> dict[str, Any] | None:
+        """The installed policy's summary; None when there is none (or it no longer verifies)."""
+        try:
+            policy = self._verify(read_bounded(self.config.policy_path), now, allow_expired=True)
+        except PolicyRejected:
+            return None
+        return policy_summary(policy.payload, policy.digest)
 
     def _installed_bytes(self) -> bytes | None:
         try:

@@ -9,6 +9,7 @@ refused rather than silently resolved.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +42,15 @@ class Document:
 
 
 def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> Document:
-    """Read and parse one YAML file; raise `InputError` naming the file on any problem."""
+    """Read and parse one YAML file (`-` is standard input); raise `InputError` naming the file on
+    any problem."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
+        if name == "-":
+            name, raw = "<stdin>", sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            with open(name, "rb") as handle:
+                raw = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError.single(name, "file not found", "create it or point to the right directory") from None
     except OSError as exc:

@@ -14,12 +14,19 @@ from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, 
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
 from banwatch.device_policy import REJECTED, PolicyStore
+from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK, fact_document, write_fact
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
+
+
+def _fact_options(parser: argparse.ArgumentParser, text: str, default: str | None = None) -> None:
+    parser.add_argument("--fact", metavar="PATH", default=default, help=text)
+    parser.add_argument("--release-link", metavar="LINK", default=DEFAULT_RELEASE_LINK,
+                        help=f"the link to the release in use (default {DEFAULT_RELEASE_LINK})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     install = policy_commands.add_parser("install", help="verify a signed policy and install it atomically")
     install.add_argument("file", metavar="FILE")
     _config_option(install)
+    install.add_argument("--check", action="store_true",
+                         help="only say what installing would do (installed / unchanged / rejected); change nothing")
+    _fact_options(install, "also refresh the Ansible local fact at PATH")
     install.set_defaults(handler=run_install)
+
+    fact = commands.add_parser("fact", help="the Ansible local fact about banwatch on this device")
+    fact_commands = fact.add_subparsers(metavar="COMMAND")
+    write = fact_commands.add_parser("write", help="rewrite the local fact when it differs (prints changed)")
+    _config_option(write)
+    _fact_options(write, f"the fact file (default {DEFAULT_FACT_FILE})", default=DEFAULT_FACT_FILE)
+    write.set_defaults(handler=run_fact_write)
 
     config = commands.add_parser("config", help="the agent's configuration")
     config_commands = config.add_subparsers(metavar="COMMAND")
@@ -65,10 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    """One JSON line: installed / unchanged (exit 0) or rejected with the reason (exit 2)."""
-    result = PolicyStore(load_config(args.config)).install(args.file)
-    print_json_line(result.document())
+    """One JSON line: installed / unchanged (exit 0) or rejected with the reason (exit 2), with
+    the policy before and after; with --check, what would happen."""
+    store = PolicyStore(load_config(args.config))
+    result = store.install(args.file, dry_run=args.check)
+    document = result.document()
+    if args.fact and not args.check:
+        document["fact_changed"] = write_fact(args.fact, fact_document(store.state(), args.release_link))
+    print_json_line(document)
     return EXIT_INPUT if result.result == REJECTED else EXIT_OK
+
+
+def run_fact_write(args: argparse.Namespace) -> int:
+    """One JSON line: whether the fact changed, and what it says."""
+    document = fact_document(PolicyStore(load_config(args.config)).state(), args.release_link)
+    print_json_line({"changed": write_fact(args.fact, document), "fact": document})
+    return EXIT_OK
 
 
 def run_config_check(args: argparse.Namespace) -> int:

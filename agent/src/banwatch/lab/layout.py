@@ -97,6 +97,8 @@ class LabPaths:
         self.policy_key = os.path.join(self.policy_keys, "banwatch-policy.key")
         self.policy_pub = os.path.join(self.policy_keys, "banwatch-policy.pub")
         self.policies = os.path.join(self.root, "policies")
+        # What the control node records of each device when the agent is deployed (its machine id).
+        self.enrolled = os.path.join(self.root, "enrolled")
 
     def endpoint_dir(self, name: str) -> str:
         return os.path.join(self.root, "endpoints", name)
@@ -136,6 +138,7 @@ def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: 
             "banwatch_agent_trusted_keys": [paths.policy_pub],
             "banwatch_policy_signing_key": paths.policy_key,
             "banwatch_policy_build_dir": paths.policies,
+            "banwatch_agent_enrolment_dir": paths.enrolled,
             **({"banwatch_policy_source_dir": policy_source} if policy_source else {}),
         },
         "children": {
