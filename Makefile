@@ -10,7 +10,7 @@ WHEELS := .cache/wheels
 WHEELS_STAMP := $(WHEELS)/.complete
 POLICY := inventory/example/policy
 # Debian packages the lab and the tests need; installed when missing (root, or sudo).
-SYSTEM_PACKAGES := openssh-server
+SYSTEM_PACKAGES := openssh-server python3-apt
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup system demo test unit integration lint bench clean
