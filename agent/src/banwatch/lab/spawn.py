@@ -24,7 +24,11 @@ def resolve(program: str, alias: str | None) -> str:
         return found
     os.makedirs(BIN_DIR, exist_ok=True)
     target = os.path.join(BIN_DIR, alias)
-    shutil.copy2(found, target)
+    # A copy renamed into place: the name may belong to a program still running from an earlier
+    # `lab run`, which cannot be written over (ETXTBSY) but can be replaced.
+    temporary = f"{target}.{os.getpid()}.tmp"
+    shutil.copy2(found, temporary)
+    os.replace(temporary, target)
     return target
 
 
