@@ -33,6 +33,7 @@ from banwatch.report_envelope import REPORT_FILE_SUFFIX, report_file_name, seal_
 
 STATE_FILE = "dropped.json"
 LOCK_FILE = ".lock"
+DELIVERY_LOCK_FILE = ".delivery.lock"
 TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>.tmp
 
 
@@ -77,7 +78,7 @@ class Spool:
         if self._key is None:
             raise RuntimeError("this spool was opened without the device key: it cannot put")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        with self._locked():
+        with self._locked(LOCK_FILE):
             self._remove_temp_files()
             state = self._settle(self._load_state())
             document = dict(report)
@@ -113,6 +114,13 @@ class Spool:
         except FileNotFoundError:
             return
         fsync_directory(self.directory)
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        """One deliverer at a time (the agent's shipper, `banwatch-agent ship`), so none sends a report twice."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        with self._locked(DELIVERY_LOCK_FILE):
+            yield
 
     def usage(self) -> SpoolUsage:
         names = self._report_names()
@@ -191,8 +199,8 @@ class Spool:
                     os.unlink(os.path.join(self.directory, name))
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    def _locked(self, name: str) -> Iterator[None]:
+        fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
