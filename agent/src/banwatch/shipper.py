@@ -103,6 +103,8 @@ class Shipper:
                 result.error = f"no SFTP session: {describe(exc)}"
             finally:
                 client.close()
+                if result.sent:
+                    self.spool.flush()
         result.pending = len(self.spool.pending())
         return result
 
@@ -168,6 +170,7 @@ class Shipper:
         temp = posixpath.join(self.collector.directory, f".{name}.{secrets.token_hex(6)}{PART_SUFFIX}")
         try:
             with sftp.open(temp, "wxb") as handle:  # exclusive: never another device's file
+                handle.set_pipelined(True)  # no round trip per chunk; errors still surface at flush
                 handle.write(data)
                 handle.flush()
                 # paramiko has no call for OpenSSH's fsync extension: the request its posix_rename makes, by hand.
@@ -183,7 +186,7 @@ class Shipper:
             if not sftp.get_channel().get_transport().is_active():
                 raise ConnectionLost("the collector closed the connection") from None
             raise
-        self.spool.remove(name)
+        self.spool.remove(name, durable=False)
 
 
 def exists(sftp: paramiko.SFTPClient, path: str) -> bool:

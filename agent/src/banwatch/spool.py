@@ -107,12 +107,18 @@ class Spool:
         with open(os.path.join(self.directory, self._checked(name)), "rb") as handle:
             return handle.read()
 
-    def remove(self, name: str) -> None:
-        """Forget a delivered report (already gone is fine: another shipper delivered it)."""
+    def remove(self, name: str, *, durable: bool = True) -> None:
+        """Forget a delivered report (already gone is fine: another shipper delivered it).
+        `durable=False` leaves the directory's fsync to `flush()`, for a batch: a removal lost
+        to a power cut only means the report is delivered again, and counted once by its id."""
         try:
             os.unlink(os.path.join(self.directory, self._checked(name)))
         except FileNotFoundError:
             return
+        if durable:
+            self.flush()
+
+    def flush(self) -> None:
         fsync_directory(self.directory)
 
     @contextlib.contextmanager
