@@ -9,13 +9,25 @@ state_dir: /var/lib/banwatch             # what the agent remembers across resta
 scan_interval: 600                       # seconds between full scans (a new policy is scanned at once)
 run_dir: /run/banwatch                   # the supervised service's pid file
 log_file: /var/log/banwatch/agent.log    # where the supervised service writes its log
+# Reporting (all optional; see docs/reporting.md):
+device_key: /var/lib/banwatch/keys/device.key   # signs every report (`banwatch-agent keys init` makes it)
+spool_dir: /var/lib/banwatch/spool       # signed reports waiting to be shipped
+spool_max_reports: 1000                  # when either bound is passed, the oldest reports are dropped
+spool_max_bytes: 67108864                #   (and the next report says how many)
+collector_host: collector.corp.example.gov   # no collector_host: reports stay spooled (playbooks/collect.yml)
+collector_port: 22
+collector_user: banwatch-drop
+collector_known_hosts: /etc/banwatch/collector_known_hosts   # the collector's pinned host key
+collector_key: /var/lib/banwatch/keys/ship_ed25519           # the SSH key this device logs in with
+collector_dir: /incoming                 # the drop box, as the collector's chroot shows it
 ```
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -26,7 +38,39 @@ from banwatch.safe_yaml import load_yaml_file
 
 DEFAULT_CONFIG = "/etc/banwatch/agent.yml"
 KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval", "run_dir", "log_file")
+SPOOL_KEYS = ("device_key", "spool_dir", "spool_max_reports", "spool_max_bytes")
+COLLECTOR_KEYS = ("collector_host", "collector_port", "collector_user", "collector_known_hosts", "collector_key",
+                  "collector_dir")
 DEFAULT_SCAN_INTERVAL = 600
+# About two weeks of reports at the default interval, and room for them many times over.
+DEFAULT_SPOOL_MAX_REPORTS = 1000
+DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+MIN_SPOOL_BYTES = 1024 * 1024  # one report of the largest size the collector accepts
+DEFAULT_COLLECTOR_USER = "banwatch-drop"
+DEFAULT_COLLECTOR_DIR = "/incoming"
+DEFAULT_COLLECTOR_KNOWN_HOSTS = "/etc/banwatch/collector_known_hosts"
+SHIP_KEY_NAME = "ship_ed25519"  # the device's SSH login key for the collector (OpenSSH format)
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    """Where signed reports wait for the shipper, and how much may wait ("" = under the state dir)."""
+
+    directory: str = ""
+    max_reports: int = DEFAULT_SPOOL_MAX_REPORTS
+    max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """The SFTP drop box reports are shipped to, its host key pinned in `known_hosts`."""
+
+    host: str
+    port: int
+    user: str
+    known_hosts: str
+    key: str
+    directory: str
 
 
 @dataclass(frozen=True)
@@ -39,13 +83,32 @@ class AgentConfig:
     scan_interval: int = DEFAULT_SCAN_INTERVAL
     run_dir: str = "/run/banwatch"
     log_file: str = "/var/log/banwatch/agent.log"
+    device_key: str = ""  # "" = <state_dir>/keys/device.key
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+    collector: CollectorSettings | None = None  # None: reports stay spooled until collect.yml fetches them
+
+    def __post_init__(self) -> None:
+        if not self.device_key:
+            object.__setattr__(self, "device_key", os.path.join(self.keys_dir, "device.key"))
+        if not self.spool.directory:
+            object.__setattr__(self, "spool", SpoolSettings(os.path.join(self.state_dir, "spool"),
+                                                            self.spool.max_reports, self.spool.max_bytes))
+
+    @property
+    def keys_dir(self) -> str:
+        """The device's own keys (report signing, SSH login to the collector)."""
+        return os.path.join(self.state_dir, "keys")
+
+    @property
+    def ship_key(self) -> str:
+        return self.collector.key if self.collector else os.path.join(self.keys_dir, SHIP_KEY_NAME)
 
 
 def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     doc = load_yaml_file(path)
     problems: list[Problem] = []
     check = Checker(doc, problems)
-    fields = check.mapping(doc.data, (), None, required=("trusted_keys",), optional=KEYS)
+    fields = check.mapping(doc.data, (), None, required=("trusted_keys",), optional=KEYS + SPOOL_KEYS + COLLECTOR_KEYS)
     if fields is None:
         raise InputError(problems)
     host_name = check.text(fields, "host_name", (), None) or hostinfo.hostname()
@@ -67,7 +130,39 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
                       exc.problems[0].fix)
             continue
         trusted[signing.key_id(key)] = key
+    device_key = check.text(fields, "device_key", (), None) or ""  # "": the default under state_dir
+    if device_key and not device_key.endswith(".key"):
+        check.add(("device_key",), None, f"'{device_key}' does not end in .key",
+                  "name the private key <name>.key; its public key <name>.pub is kept beside it")
+    spool = SpoolSettings(
+        check.text(fields, "spool_dir", (), None) or "",
+        check.whole_number(fields, "spool_max_reports", (), None, low=1, high=1_000_000) or DEFAULT_SPOOL_MAX_REPORTS,
+        check.whole_number(fields, "spool_max_bytes", (), None, low=MIN_SPOOL_BYTES, high=1 << 40)
+        or DEFAULT_SPOOL_MAX_BYTES)
+    collector = _collector(check, fields, os.path.join(state_dir, "keys", SHIP_KEY_NAME))
     if problems:
         raise InputError(problems)
     return AgentConfig(os.path.abspath(path), host_name, trusted, policy_path, state_dir,
-                       scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file)
+                       scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file, device_key, spool, collector)
+
+
+def _collector(check: Checker, fields: dict[str, Any], default_key: str) -> CollectorSettings | None:
+    """The collector, when `collector_host` is set; other collector keys without it are a mistake."""
+    host = check.text(fields, "collector_host", (), None)
+    if host is None:
+        stray = [key for key in COLLECTOR_KEYS if key in fields and key != "collector_host"]
+        if stray and "collector_host" not in fields:
+            check.add((stray[0],), None, f"'{stray[0]}' is set but 'collector_host' is not",
+                      "add 'collector_host:' (the collector's address), or remove the collector keys")
+        return None
+    directory = check.text(fields, "collector_dir", (), None) or DEFAULT_COLLECTOR_DIR
+    if not directory.startswith("/"):
+        check.add(("collector_dir",), None, f"'{directory}' is not an absolute path",
+                  f"write the drop box as the collector's chroot shows it, e.g. {DEFAULT_COLLECTOR_DIR}")
+    return CollectorSettings(
+        host,
+        check.whole_number(fields, "collector_port", (), None, low=1, high=65535) or 22,
+        check.text(fields, "collector_user", (), None) or DEFAULT_COLLECTOR_USER,
+        check.text(fields, "collector_known_hosts", (), None) or DEFAULT_COLLECTOR_KNOWN_HOSTS,
+        check.text(fields, "collector_key", (), None) or default_key,
+        directory.rstrip("/") or "/")

@@ -13,8 +13,12 @@ from banwatch.agent_status import current_status, health_problems
 from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
+from banwatch.device_keys import init_keys
 from banwatch.device_policy import REJECTED, PolicyStore
+from banwatch.errors import InputError
 from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK, fact_document, write_fact
+from banwatch.shipper import Shipper
+from banwatch.spool import Spool
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
 
@@ -70,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="healthy only when the last complete scan used this policy version (exit 1 otherwise)")
     status.set_defaults(handler=run_status)
 
+    keys = commands.add_parser("keys", help="this device's own keys (report signing, collector login)")
+    keys_commands = keys.add_subparsers(metavar="COMMAND")
+    keys_init = keys_commands.add_parser("init", help="make the device's keys once (idempotent); one JSON line")
+    _config_option(keys_init)
+    keys_init.set_defaults(handler=run_keys_init)
+
+    ship = commands.add_parser("ship", help="send the spooled reports to the collector once; one JSON line")
+    _config_option(ship)
+    ship.set_defaults(handler=run_ship)
+
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
     service_commands = service.add_subparsers(metavar="COMMAND")
     for action, text in (("start", "start the supervised agent unless it runs"),
@@ -110,6 +124,23 @@ def run_config_check(args: argparse.Namespace) -> int:
 def run_daemon(args: argparse.Namespace) -> int:
     Agent(load_config(args.config)).run()
     return EXIT_OK
+
+
+def run_keys_init(args: argparse.Namespace) -> int:
+    print_json_line(init_keys(load_config(args.config)).document())
+    return EXIT_OK
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing failed, 1 when some report is still to deliver (the line says why)."""
+    config = load_config(args.config)
+    if config.collector is None:
+        raise InputError.single(config.path, "no collector is configured, so there is nowhere to ship to",
+                                "set collector_host (and collector_known_hosts), or fetch the spool with "
+                                "playbooks/collect.yml")
+    result = Shipper(config.collector, Spool.for_config(config, sealing=False)).ship_once()
+    print_json_line(result.document())
+    return EXIT_FINDINGS if result.failed else EXIT_OK
 
 
 def run_status(args: argparse.Namespace) -> int:

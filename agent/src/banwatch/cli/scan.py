@@ -17,6 +17,7 @@ from banwatch.report import COMPLIANT
 from banwatch.scanner import scan
 from banwatch.sources.base import SourceContext
 from banwatch.sources.exe_hash import HashCache
+from banwatch.spool import Spool
 from banwatch.verdicts import HostIdentity
 
 
@@ -28,6 +29,8 @@ def add_scan_parser(subparsers: argparse._SubParsersAction, *, device: bool = Fa
                         + ("; default: the installed signed policy" if device else ""))
     if device:
         parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
+        parser.add_argument("--spool", action="store_true",
+                            help="also sign the report and spool it for the collector (as the agent does)")
     parser.add_argument("--host", metavar="NAME", help="evaluate as this inventory host (default: hostname)")
     parser.add_argument("--host-groups", metavar="G1,G2", default="", help="the host's inventory groups")
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -56,6 +59,8 @@ def run_scan(args: argparse.Namespace) -> int:
         bound = policy_info_host(policy_info, config)
         host = HostIdentity(args.host or bound[0], groups or bound[1])
     report = scan(policy, host, policy_info=policy_info)
+    if getattr(args, "spool", False):
+        Spool.for_config(load_config(args.config)).put(report)
     if args.format == "json":
         print_json(report)
     else:

@@ -97,8 +97,10 @@ class LabPaths:
         self.policy_key = os.path.join(self.policy_keys, "banwatch-policy.key")
         self.policy_pub = os.path.join(self.policy_keys, "banwatch-policy.pub")
         self.policies = os.path.join(self.root, "policies")
-        # What the control node records of each device when the agent is deployed (its machine id).
+        # What devices enrol (devices/<host>.pub, ssh/<host>.pub, machine-ids/<host>) and the
+        # reports playbooks/collect.yml brings home.
         self.enrolled = os.path.join(self.root, "enrolled")
+        self.collected = os.path.join(self.root, "collected")
 
     def endpoint_dir(self, name: str) -> str:
         return os.path.join(self.root, "endpoints", name)
@@ -123,6 +125,8 @@ def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: 
         return {e.name: {"ansible_host": e.address, "ansible_port": e.port, "banwatch_machine_id": e.machine_id}
                 for e in endpoints if group in e.groups}
 
+    collector = next(e for e in endpoints if COLLECTORS in e.groups)
+
     return {"all": {
         "vars": {
             "ansible_user": user,
@@ -138,8 +142,14 @@ def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: 
             "banwatch_agent_trusted_keys": [paths.policy_pub],
             "banwatch_policy_signing_key": paths.policy_key,
             "banwatch_policy_build_dir": paths.policies,
-            "banwatch_agent_enrolment_dir": paths.enrolled,
             **({"banwatch_policy_source_dir": policy_source} if policy_source else {}),
+            # Reporting: devices ship to the lab's collector, its host key pinned by the lab's known_hosts.
+            "banwatch_agent_collector_host": collector.address,
+            "banwatch_agent_collector_port": collector.port,
+            "banwatch_agent_collector_known_hosts": paths.known_hosts,
+            "banwatch_agent_enrol_dir": paths.enrolled,
+            "banwatch_collector_enrol_dir": paths.enrolled,
+            "banwatch_collect_dir": paths.collected,
         },
         "children": {
             "endpoints": {"children": {group: {"hosts": hosts(group)} for group in ENDPOINT_GROUPS

@@ -1,0 +1,220 @@
+"""The report spool: signed reports wait here, crash-safe and bounded, until they are delivered.
+
+Each report is sealed with the device key and written with `write_atomic` as
+`<generated_at>-<report_id>.report.json`, so the directory sorted by name is oldest first and a
+crash leaves whole reports or none (a leftover temp file is never listed, and the next `put`
+removes it). When more than `max_reports` or `max_bytes` wait, the oldest are dropped; how many
+is kept in `dropped.json` until the next report carries it as `delivery: {"dropped": N}`.
+
+The count survives crashes exactly. Before the carrying report is written, the state names it
+as the carrier; before reports are dropped, the state counts them and names them. `pending`
+holds such names back, and the next `put` settles what a crash interrupted: the count was told
+if the carrier's file exists, and reports named for dropping go. A dropped report that itself
+carried a count hands that count on, so none is ever lost with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from banwatch.agent_config import AgentConfig, SpoolSettings
+from banwatch.atomic import fsync_directory, write_atomic
+from banwatch.device_keys import load_report_key
+from banwatch.report_envelope import REPORT_FILE_SUFFIX, report_file_name, seal_report
+
+STATE_FILE = "dropped.json"
+LOCK_FILE = ".lock"
+DELIVERY_LOCK_FILE = ".delivery.lock"
+TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>.tmp
+
+
+@dataclass(frozen=True)
+class DropState:
+    dropped: int = 0  # dropped, and not yet told by any report
+    carried: int = 0  # being told by the report named `carrier`
+    carrier: str | None = None
+    dropping: tuple[str, ...] = ()  # counted in `dropped`, perhaps not yet unlinked
+
+
+@dataclass(frozen=True)
+class SpoolUsage:
+    reports: int
+    bytes: int
+    dropped: int  # waiting to be carried by the next report
+
+    def document(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def is_report_name(name: str) -> bool:
+    return name.endswith(REPORT_FILE_SUFFIX) and not name.startswith(".") and "/" not in name
+
+
+class Spool:
+    """One directory of sealed reports. `put` is for the agent; `pending`, `read` and `remove`
+    are for whoever delivers them (the shipper, or playbooks/collect.yml by the same rules)."""
+
+    def __init__(self, settings: SpoolSettings, key: Ed25519PrivateKey | None = None) -> None:
+        self.settings = settings
+        self.directory = settings.directory
+        self._key = key
+
+    @classmethod
+    def for_config(cls, config: AgentConfig, *, sealing: bool = True) -> Spool:
+        """The device's spool; `sealing=False` for a reader that never puts (no key needed)."""
+        return cls(config.spool, load_report_key(config) if sealing else None)
+
+    def put(self, report: Mapping[str, Any]) -> str:
+        """Seal and spool `report`; drop the oldest if the spool is over its bounds. The path written."""
+        if self._key is None:
+            raise RuntimeError("this spool was opened without the device key: it cannot put")
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        with self._locked(LOCK_FILE):
+            self._remove_temp_files()
+            state = self._settle(self._load_state())
+            document = dict(report)
+            if state.dropped:
+                document["delivery"] = {"dropped": state.dropped}
+            name = report_file_name(document)
+            data = seal_report(document, self._key)
+            if state.dropped:
+                self._save_state(DropState(0, state.dropped, name))
+            path = os.path.join(self.directory, name)
+            write_atomic(path, data, 0o600)
+            victims = self._over_bounds(keep=name)
+            if state.dropped or victims:  # counted and named before they go
+                told = sum(self._carried_by(victim) for victim in victims)
+                self._save_state(DropState(len(victims) + told, dropping=tuple(victims)))
+            self._unlink(victims)
+            return path
+
+    def pending(self) -> list[str]:
+        """Names of the reports waiting, oldest first (a report still being settled is held back)."""
+        state = self._load_state()
+        held = {state.carrier, *state.dropping}
+        return [name for name in self._report_names() if name not in held]
+
+    def read(self, name: str) -> bytes:
+        with open(os.path.join(self.directory, self._checked(name)), "rb") as handle:
+            return handle.read()
+
+    def remove(self, name: str, *, durable: bool = True) -> None:
+        """Forget a delivered report (already gone is fine: another shipper delivered it).
+        `durable=False` leaves the directory's fsync to `flush()`, for a batch: a removal lost
+        to a power cut only means the report is delivered again, and counted once by its id."""
+        try:
+            os.unlink(os.path.join(self.directory, self._checked(name)))
+        except FileNotFoundError:
+            return
+        if durable:
+            self.flush()
+
+    def flush(self) -> None:
+        fsync_directory(self.directory)
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        """One deliverer at a time (the agent's shipper, `banwatch-agent ship`), so none sends a report twice."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        with self._locked(DELIVERY_LOCK_FILE):
+            yield
+
+    def usage(self) -> SpoolUsage:
+        names = self._report_names()
+        return SpoolUsage(len(names), sum(self._size(name) for name in names), self._load_state().dropped)
+
+    def _report_names(self) -> list[str]:
+        try:
+            return sorted(name for name in os.listdir(self.directory) if is_report_name(name))
+        except FileNotFoundError:
+            return []
+
+    def _size(self, name: str) -> int:
+        try:
+            return os.stat(os.path.join(self.directory, name)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def _over_bounds(self, keep: str) -> list[str]:
+        """The oldest reports to drop so that at most max_reports and max_bytes remain (never `keep`)."""
+        names = self._report_names()
+        sizes = {name: self._size(name) for name in names}
+        count, total = len(names), sum(sizes.values())
+        victims = []
+        for name in names:
+            if count <= self.settings.max_reports and total <= self.settings.max_bytes:
+                break
+            if name == keep:
+                continue
+            victims.append(name)
+            count, total = count - 1, total - sizes[name]
+        return victims
+
+    def _carried_by(self, name: str) -> int:
+        """The drop count a spooled report tells (0 for most), read before it is dropped itself."""
+        try:
+            envelope = json.loads(self.read(name))
+            delivery = json.loads(base64.b64decode(envelope["payload"])).get("delivery") or {}
+            return int(delivery.get("dropped", 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return 0
+
+    def _unlink(self, names: tuple[str, ...] | list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, name))
+        if names:
+            fsync_directory(self.directory)
+
+    def _settle(self, state: DropState) -> DropState:
+        """Finish what a crash interrupted: was the carrier written (count told) or not (still to
+        tell)? Reports already counted as dropped go now."""
+        if state.carrier is None and not state.dropping:
+            return state
+        self._unlink(state.dropping)
+        told = state.carrier is None or os.path.exists(os.path.join(self.directory, state.carrier))
+        settled = DropState(state.dropped if told else state.dropped + state.carried)
+        self._save_state(settled)
+        return settled
+
+    def _load_state(self) -> DropState:
+        try:
+            with open(os.path.join(self.directory, STATE_FILE), encoding="utf-8") as handle:
+                data = json.load(handle)
+            return DropState(int(data["dropped"]), int(data["carried"]), data["carrier"], tuple(data["dropping"]))
+        except (FileNotFoundError, ValueError, KeyError, TypeError):  # none yet (write_atomic never half-writes)
+            return DropState()
+
+    def _save_state(self, state: DropState) -> None:
+        write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(asdict(state)).encode(), 0o600)
+
+    def _remove_temp_files(self) -> None:
+        """What a write cut short by a crash left behind (only ever called under the lock)."""
+        for name in os.listdir(self.directory):
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.directory, name))
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _checked(name: str) -> str:
+        if not is_report_name(name):
+            raise ValueError(f"not a spooled report's name: {name!r}")
+        return name
