@@ -14,6 +14,7 @@ from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, 
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
 from banwatch.device_policy import REJECTED, PolicyStore
+from banwatch.quarantine import QuarantineStore
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
 
@@ -53,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="healthy only when the last complete scan used this policy version (exit 1 otherwise)")
     status.set_defaults(handler=run_status)
 
+    quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
+    quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")
+    listing = quarantine_commands.add_parser("list", help="every quarantined file, with its manifest")
+    _config_option(listing)
+    listing.add_argument("--json", action="store_true", help="the manifests as one JSON document")
+    listing.set_defaults(handler=run_quarantine_list)
+    restore = quarantine_commands.add_parser("restore", help="put a quarantined file back exactly (owner, mode)")
+    restore.add_argument("id", metavar="ID")
+    _config_option(restore)
+    restore.set_defaults(handler=run_quarantine_restore)
+
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
     service_commands = service.add_subparsers(metavar="COMMAND")
     for action, text in (("start", "start the supervised agent unless it runs"),
@@ -74,12 +86,32 @@ def run_install(args: argparse.Namespace) -> int:
 def run_config_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid; host {config.host_name}, trusts {', '.join(sorted(config.trusted_keys))}, "
-          f"scans every {config.scan_interval}s")
+          f"scans every {config.scan_interval}s, {config.mode} mode, detection {config.detection}")
     return EXIT_OK
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    Agent(load_config(args.config)).run()
+    return Agent(load_config(args.config)).run()
+
+
+def run_quarantine_list(args: argparse.Namespace) -> int:
+    entries = QuarantineStore(load_config(args.config).state_dir).entries()
+    if args.json:
+        print_json(entries)
+        return EXIT_OK
+    if not entries:
+        print("nothing in quarantine")
+    for entry in entries:
+        state = f"restored {entry['restored_at']}" if entry.get("restored_at") else "quarantined"
+        print(f"{entry['id']}  {entry['app']}  {entry['original_path']}  uid {entry['uid']} gid {entry['gid']} "
+              f"mode {entry['mode']:04o}  sha256 {entry['sha256'][:16]}…  {entry['quarantined_at']}  {state}")
+    return EXIT_OK
+
+
+def run_quarantine_restore(args: argparse.Namespace) -> int:
+    """One JSON line: restored, with the path (exit 0), or an error naming the fix (exit 2)."""
+    manifest = QuarantineStore(load_config(args.config).state_dir).restore(args.id)
+    print_json_line({"result": "restored", "id": manifest["id"], "path": manifest["original_path"]})
     return EXIT_OK
 
 
@@ -104,7 +136,9 @@ def format_status(status: dict[str, Any]) -> str:
     policy = status["policy"]
     lines = [f"agent: {'running' if status['running'] else 'not running'}"
              + (f", pid {status['pid']}, version {status['agent_version']}, since {status['started_at']}, "
-                f"detection {status['detection']}" if status["running"] else
+                f"{status['mode']} mode, detection {status['detection']}"
+                + (f" ({status['detection_reason']})" if status.get("detection_reason") else "")
+                if status["running"] else
                 f" (installed version {status['installed_agent_version']})"),
              f"policy: installed version {policy['installed_version'] or 'none'}"
              + (f" (at {policy['installed_at']})" if policy.get("installed_at") else "")]
@@ -120,6 +154,14 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"last scan: {scan['at']}: {scan['verdict']} ({scan['violation']} violations, "
                      f"{scan['exempt']} exempt, {len(scan['errors'])} source errors), policy version "
                      f"{scan['policy_version']}")
+    if status["detections"] or status["events_lost"]:
+        lines.append(f"detections: {status['detections']}, exec event overruns: {status['events_lost']}")
+    lines.append(f"reports pending: {status['pending_reports']}, spool depth: {status['spool_depth']}")
+    limits = status.get("self_limits")
+    if limits:
+        lines.append(f"self-limits: cpu {limits['cpu_percent']}% (limit {limits['limits']['cpu_percent']}%), "
+                     f"memory {limits['rss_mb']} MB (limit {limits['limits']['memory_mb']} MB)"
+                     + (", backing off" if limits["backing_off"] else ""))
     if status["last_error"]:
         lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
     if "healthy" in status:

@@ -1,0 +1,76 @@
+"""Reports on their way out: each waits for its actions to finish, then leaves through the sink.
+
+A full scan's report leaves as soon as every kill and quarantine it started has an outcome.
+Detections between scans are gathered into one batch report that is due `report_delay`
+seconds after its first finding, so a burst of execs is one report, not hundreds. `flush`
+hands everything ready to the sink; with `everything=True` (on SIGTERM) it hands over all,
+finished or not, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from banwatch.report import summarize
+from banwatch.report_sink import ReportSink
+
+
+@dataclass
+class Waiting:
+    report: dict[str, Any]
+    due: float  # time.monotonic() when it may leave
+    outstanding: int = 0  # actions still running
+    batch: bool = False
+
+    def ready(self, now: float) -> bool:
+        return self.outstanding == 0 and now >= self.due
+
+
+class Outbox:
+    def __init__(self, sink: ReportSink) -> None:
+        self.sink = sink
+        self.waiting: list[Waiting] = []
+
+    def hold(self, report: dict[str, Any]) -> Waiting:
+        held = Waiting(report, time.monotonic())
+        self.waiting.append(held)
+        return held
+
+    def batch(self, new_report: Callable[[], dict[str, Any]], delay: float) -> Waiting:
+        """The open batch for new detections, started (due in `delay` seconds) when there is none."""
+        now = time.monotonic()
+        for held in reversed(self.waiting):
+            if held.batch and held.due > now:
+                return held
+        held = Waiting(new_report(), now + delay, batch=True)
+        self.waiting.append(held)
+        return held
+
+    def seal(self) -> None:
+        """Make every batch due now: it leaves as soon as its actions have finished (SIGHUP)."""
+        now = time.monotonic()
+        for held in self.waiting:
+            held.due = min(held.due, now)
+
+    def next_due(self) -> float | None:
+        dues = [held.due for held in self.waiting if held.outstanding == 0]
+        return min(dues) if dues else None
+
+    def flush(self, *, everything: bool = False) -> int:
+        """Hand every ready report (or all of them) to the sink, oldest first; how many left."""
+        now = time.monotonic()
+        leaving = [held for held in self.waiting if everything or held.ready(now)]
+        for held in leaving:
+            held.report["summary"] = summarize(held.report["findings"])
+            if held.outstanding:
+                held.report.setdefault("notes", []).append(
+                    f"{held.outstanding} action(s) still running when the agent stopped")
+            self.sink.put(held.report)
+            self.waiting.remove(held)
+        return len(leaving)
+
+    def depth(self) -> int:
+        return len(self.waiting)

@@ -1,0 +1,38 @@
+"""Where the agent's reports go: the one seam through which every report leaves the daemon.
+
+The daemon hands each finished report to a `ReportSink` and nothing else. Today that is
+`LastReportFile`, which keeps the newest report in the state directory; the crash-safe
+spool and its shipper plug in here by implementing the same two methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Protocol
+
+from banwatch.atomic import write_atomic
+
+LAST_REPORT = "last-report.json"
+
+
+class ReportSink(Protocol):
+    def put(self, report: dict[str, Any]) -> None:
+        """Take the report durably (it must survive the agent exiting right after)."""
+
+    def depth(self) -> int:
+        """Reports taken but not yet delivered (what `status` shows as the spool depth)."""
+
+
+class LastReportFile:
+    """Keeps the newest report, written atomically, at <state_dir>/last-report.json."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, LAST_REPORT)
+
+    def put(self, report: dict[str, Any]) -> None:
+        os.makedirs(os.path.dirname(self.path), mode=0o750, exist_ok=True)
+        write_atomic(self.path, json.dumps(report, indent=2, default=str).encode(), 0o640)
+
+    def depth(self) -> int:
+        return 0

@@ -1,0 +1,116 @@
+"""A real device setup in a temp directory: agent.yml, a trusted key, and signed policies
+installed the way `policy install` does it, plus banned programs with names no one else uses.
+
+The agent on this machine sees every process of every user (and of every lab), so the apps
+here carry a random tag, and each banned binary is a copy of `sleep` with random bytes
+appended: its SHA-256 is its own, never that of the system's `sleep`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from banwatch import hostinfo, signing
+from banwatch.agent_config import AgentConfig, load_config
+from banwatch.device_policy import INSTALLED, PolicyStore
+from banwatch.inventory import InventoryHost
+from banwatch.policy import load_policy_source
+from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
+
+HOST = "bw-test-device"
+
+
+def app(app_id: str, action: str = "kill", **match: list[str]) -> dict[str, Any]:
+    return {"id": app_id, "name": app_id, "reason": "test ban", "severity": "high", "action": action,
+            "match": match}
+
+
+def unique_tag() -> str:
+    return f"bwt{secrets.token_hex(3)}"
+
+
+def banned_copy(folder: Path, name: str) -> Path:
+    """A runnable copy of `sleep` whose bytes (and so SHA-256) are its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    sleep = shutil.which("sleep")
+    assert sleep
+    shutil.copy2(sleep, target)
+    with open(target, "ab") as handle:
+        handle.write(secrets.token_bytes(32))
+    return target
+
+
+def wait_exec(proc: subprocess.Popen[bytes], image: str, timeout: float = 5) -> None:
+    """Wait until the child's exec has landed (its /proc exe is the new image)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{proc.pid}/exe") == image:
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+
+
+@dataclass
+class Device:
+    root: Path
+    groups: tuple[str, ...] = ("general",)
+    version: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = signing.generate(str(self.root / "keys"))
+        self.key = signing.load_private_key(keys.private)
+        self.write_config()
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "agent.yml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def write_config(self, **settings: Any) -> None:
+        self.extra.update(settings)
+        document = {"host_name": HOST, "trusted_keys": [str(self.root / "keys" / "banwatch-policy.pub")],
+                    "policy_path": str(self.root / "policy.json"), "state_dir": str(self.state_dir),
+                    "run_dir": str(self.root / "run"), "log_file": str(self.root / "agent.log"), **self.extra}
+        self.config_path.write_text(yaml.safe_dump(document))
+
+    def config(self) -> AgentConfig:
+        return load_config(str(self.config_path))
+
+    def install(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> int:
+        """Sign a policy for this device with these apps and install it; its version."""
+        self.version += 1
+        source_dir = self.root / f"source-{self.version}"
+        source_dir.mkdir()
+        (source_dir / "banlist.yml").write_text(yaml.safe_dump({"schema": 1, "apps": apps}))
+        (source_dir / "exemptions.yml").write_text(yaml.safe_dump({"schema": 1, "exemptions": exemptions or []}))
+        now = dt.datetime.now(dt.timezone.utc)
+        source = load_policy_source(source_dir, now.date())
+        host = InventoryHost(HOST, set(self.groups), {"banwatch_machine_id": hostinfo.machine_id()})
+        payload = build_payloads(source, [host], version=self.version, issued_at=now)[HOST]
+        signed = self.root / f"policy-{self.version}.json"
+        signed.write_bytes(signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE,
+                                                                 [self.key])))
+        result = PolicyStore(self.config()).install(str(signed))
+        assert result.result == INSTALLED, result
+        return self.version
+
+    def agent_command(self) -> list[str]:
+        return [sys.executable, "-m", "banwatch.cli.agent", "run", "--config", str(self.config_path)]
