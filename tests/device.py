@@ -8,13 +8,16 @@ appended: its SHA-256 is its own, never that of the system's `sleep`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import yaml
 
 from banwatch import hostinfo, signing
 from banwatch.agent_config import AgentConfig, load_config
+from banwatch.daemon import Agent
 from banwatch.device_policy import INSTALLED, PolicyStore
 from banwatch.inventory import InventoryHost
 from banwatch.policy import load_policy_source
@@ -114,3 +118,52 @@ class Device:
 
     def agent_command(self) -> list[str]:
         return [sys.executable, "-m", "banwatch.cli.agent", "run", "--config", str(self.config_path)]
+
+
+class CollectingSink:
+    """A ReportSink that keeps what it is given: what the spool will receive through the same seam."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, Any]] = []
+
+    def put(self, report: dict[str, Any]) -> None:
+        self.reports.append(report)
+
+    def depth(self) -> int:
+        return 0
+
+    def findings(self, app_id: str) -> list[dict[str, Any]]:
+        return [f for r in self.reports for f in r["findings"] if f["app"] == app_id]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def running(agent: Agent) -> Iterator[Agent]:
+    """The agent's loop in a thread, from its first scan until stopped (as SIGTERM would)."""
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            agent.serve()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: agent.status["last_scan"] or failure, what="the first scan")
+        yield agent
+    finally:
+        agent.request_stop()
+        thread.join(30)
+    assert not failure, failure
+    assert not thread.is_alive()
