@@ -127,7 +127,7 @@ def test_full_scan_on_start_kills_what_already_runs(device: Device, tag: str) ->
 def test_quarantine_and_restore_round_trip_byte_exact_with_owner_and_mode(device: Device, tag: str) -> None:
     binary = banned_copy(device.root / "opt" / "vendor", f"{tag}-app")
     os.chown(binary, 4321, 4322)
-    os.chmod(binary, 0o751)
+    os.chmod(binary, 0o751)  # noqa: S103 - an unusual mode, to see it restored exactly
     original = binary.read_bytes()
     mtime_ns = binary.stat().st_mtime_ns
     device.install([app(tag, action="quarantine", process_names=[f"{tag}-app"])])
