@@ -54,9 +54,12 @@ def test_outbox_holds_a_report_until_its_actions_finish_and_batches_detections()
     assert outbox.flush() == 0 and outbox.depth() == 2
     scan.outstanding = 0
     assert outbox.flush() == 1
-    assert sink.reports[0]["summary"] == {"verdict": "violation", "violation": 1, "exempt": 0, "under_review": 0}
     outbox.seal()  # SIGHUP: open batches leave now
-    assert outbox.flush() == 1 and outbox.depth() == 0
+    assert outbox.flush() == 1
+    outbox.close()  # the writer thread has put both into the sink
+    assert outbox.depth() == 0
+    assert sink.reports[0]["summary"] == {"verdict": "violation", "violation": 1, "exempt": 0, "under_review": 0}
+    assert len(sink.reports) == 2
 
 
 def test_outbox_on_stop_hands_over_everything_and_says_what_was_unfinished() -> None:
@@ -64,6 +67,7 @@ def test_outbox_on_stop_hands_over_everything_and_says_what_was_unfinished() -> 
     outbox = Outbox(sink)
     outbox.batch(lambda: report([]), delay=300).outstanding = 1
     assert outbox.flush(everything=True) == 1
+    outbox.close()
     assert sink.reports[0]["notes"] == ["1 action(s) still running when the agent stopped"]
 
 

@@ -27,6 +27,7 @@ import os
 import random
 import selectors
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,6 +66,8 @@ BACKOFF_FACTOR = 4
 STATUS_EVERY = 1.0  # seconds between status rewrites caused by detections alone
 EXIT_RESTART_ME = 75  # EX_TEMPFAIL: over the memory limit; the service manager starts a fresh agent
 EVENTS, POLLING = "events", "polling"
+# The report writer thread yields the interpreter this often, so a detection never waits long on it.
+SWITCH_INTERVAL = 0.0005
 
 
 @contextlib.contextmanager
@@ -179,6 +182,7 @@ class Agent:
     def serve(self) -> int:
         """The loop itself (tests drive it from a thread and stop it with `request_stop`)."""
         self.log.info("agent starting", extra={"fields": {"version": __version__, "mode": self.config.mode}})
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._open_detection()
         now = time.monotonic()
         self.due = {"policy": now, "watchdog": now + CHECK_SECONDS}
@@ -202,18 +206,22 @@ class Agent:
         if "reload" in self.flags:
             self.flags.discard("reload")
             self._reload()
-        self.killer.tick()
-        now = time.monotonic()
+        if self.killer.pending:
+            self.killer.tick()
         if "stop" in self.flags:
             return
-        for name in [name for name, due in self.due.items() if due <= now]:
-            getattr(self, f"_due_{name}")()
+        now = time.monotonic()
+        if now >= min(self.due.values()):
+            for name in [name for name, due in self.due.items() if due <= now]:
+                getattr(self, f"_due_{name}")()
         self._send_ready()
         if self._dirty and time.monotonic() - self._published >= STATUS_EVERY:
             self._publish()
 
     def _shutdown(self) -> None:
         self._send_ready(everything=True)
+        self.outbox.close()  # every report is in the sink before the agent exits
+        self._note_sink_failures()
         if self.events is not None:
             self.selector.unregister(self.events)
             self.events.close()
@@ -221,15 +229,13 @@ class Agent:
         self._publish()
 
     def _send_ready(self, *, everything: bool = False) -> None:
-        try:
-            sent = self.outbox.flush(everything=everything)
-        except OSError as exc:  # the sink could not take it: it stays pending, retried on the next turn
-            self._error(f"reports could not be handed over: {exc}")
-            return
-        if sent or everything:
-            self.status["pending_reports"] = self.outbox.depth()
-            self.status["spool_depth"] = self.outbox.sink.depth()
+        if self.outbox.flush(everything=everything) or everything:
             self._dirty = True
+        self._note_sink_failures()
+
+    def _note_sink_failures(self) -> None:
+        while not self.outbox.failures.empty():
+            self._error(f"the report sink failed, the report is kept and retried: {self.outbox.failures.get()}")
 
     # --- detection ----------------------------------------------------------------------------
 
@@ -267,14 +273,14 @@ class Agent:
             source.overruns = 0
             self.due["scan"] = time.monotonic()
             self.rescan_for_lost_events = True
-        if self.detector is None:
+        detector = self.detector
+        if detector is None:
             return
-        now = _utcnow()
         for event in events:
             obs = processes.read_process("/proc", event.pid)
             if obs is None:
                 continue
-            findings = self.detector.judge(obs, now)
+            findings = detector.judge(obs, _utcnow())
             if findings:
                 detected = time.monotonic_ns()
                 for finding in findings:
@@ -488,6 +494,7 @@ class Agent:
     def _publish(self) -> None:
         self.status["updated_at"] = isoformat(_utcnow())
         self.status["pending_reports"] = self.outbox.depth()
+        self.status["spool_depth"] = self.outbox.sink.depth()
         write_status(self.config, self.status)
         self._published = time.monotonic()
         self._dirty = False

@@ -3,12 +3,15 @@
 A full scan's report leaves as soon as every kill and quarantine it started has an outcome.
 Detections between scans are gathered into one batch report that is due `report_delay`
 seconds after its first finding, so a burst of execs is one report, not hundreds. `flush`
-hands everything ready to the sink; with `everything=True` (on SIGTERM) it hands over all,
-finished or not, so nothing is left behind.
+hands everything ready to a writer thread that puts it into the sink, so serialising and
+fsyncing a report never delays the next detection; with `everything=True` (on SIGTERM) it
+hands over all, finished or not, and `close` waits until the sink has taken every one.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +36,27 @@ class Outbox:
     def __init__(self, sink: ReportSink) -> None:
         self.sink = sink
         self.waiting: list[Waiting] = []
+        self.handed: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.failures: queue.Queue[Exception] = queue.Queue()  # the sink's errors, for the agent to report
+        self.writer = threading.Thread(target=self._write, name="report-writer", daemon=True)
+        self.writer.start()
+
+    def _write(self) -> None:
+        while (report := self.handed.get()) is not None:
+            while True:
+                try:
+                    self.sink.put(report)
+                    break
+                except OSError as exc:  # disk full, say: keep the report and try again
+                    self.failures.put(exc)
+                    time.sleep(1.0)
+            self.handed.task_done()
+        self.handed.task_done()
+
+    def close(self) -> None:
+        """Wait until the sink has taken every report handed over, then end the writer."""
+        self.handed.put(None)
+        self.writer.join()
 
     def hold(self, report: dict[str, Any]) -> Waiting:
         held = Waiting(report, time.monotonic())
@@ -61,6 +85,8 @@ class Outbox:
 
     def flush(self, *, everything: bool = False) -> int:
         """Hand every ready report (or all of them) to the sink, oldest first; how many left."""
+        if not self.waiting:
+            return 0
         now = time.monotonic()
         leaving = [held for held in self.waiting if everything or held.ready(now)]
         for held in leaving:
@@ -68,9 +94,10 @@ class Outbox:
             if held.outstanding:
                 held.report.setdefault("notes", []).append(
                     f"{held.outstanding} action(s) still running when the agent stopped")
-            self.sink.put(held.report)
+            self.handed.put(held.report)
             self.waiting.remove(held)
         return len(leaving)
 
     def depth(self) -> int:
-        return len(self.waiting)
+        """Reports not yet taken by the sink: waiting for actions or a batch, or being written."""
+        return len(self.waiting) + self.handed.unfinished_tasks

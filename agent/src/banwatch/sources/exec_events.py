@@ -1,9 +1,11 @@
 """Exec events from the Linux kernel's process connector: which process just started a program.
 
-A netlink socket (NETLINK_CONNECTOR, multicast group CN_IDX_PROC) receives one message per
-fork, exec, exit…; only PROC_EVENT_EXEC is kept. The kernel sends these only to a listener
-with CAP_NET_ADMIN in the initial PID namespace, and only on Linux: `unavailable_reason`
-says why not, so the agent falls back to polling and reports the mode in force. A receive
+A netlink socket (NETLINK_CONNECTOR, multicast group CN_IDX_PROC) receives one message
+per fork, exec, exit…; a classic BPF filter on the socket drops all but PROC_EVENT_EXEC
+in the kernel, so thread creation and exits elsewhere on the machine never wake the agent.
+The kernel sends these only to a listener with CAP_NET_ADMIN in the initial PID namespace,
+and only on Linux: `unavailable_reason` says why not, so the agent falls back to polling
+and reports the mode in force. A receive
 buffer overrun (ENOBUFS) means events were lost; `receive` counts it in `overruns` and the
 caller rescans everything.
 """
@@ -11,6 +13,7 @@ caller rescans everything.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import socket
@@ -32,6 +35,16 @@ _CN_MSG = struct.Struct("=IIIIHH")  # idx, val, seq, ack, len, flags
 _EVENT = struct.Struct("=IIQII")  # what, cpu, timestamp_ns, then exec: process_pid, process_tgid
 _EVENT_OFFSET = _NLMSGHDR.size + _CN_MSG.size
 _MAX_DATAGRAM = 65536
+SO_ATTACH_FILTER = 26
+# Classic BPF: load the event's `what` (a host-order u32 that BPF_ABS reads big-endian), keep execs.
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+_EXEC_AS_LOADED = int.from_bytes(struct.pack("=I", PROC_EVENT_EXEC), "big")
+_EXEC_ONLY = (
+    (_BPF_LD_W_ABS, 0, 0, _EVENT_OFFSET),
+    (_BPF_JEQ_K, 0, 1, _EXEC_AS_LOADED),
+    (_BPF_RET_K, 0, 0, 0xFFFFFFFF),
+    (_BPF_RET_K, 0, 0, 0),
+)
 
 
 class EventsUnavailable(Exception):
@@ -92,6 +105,7 @@ class ExecEvents:
             raise EventsUnavailable(f"no process connector socket: {exc.strerror}") from None
         try:
             self._set_buffer()
+            self.filtered = self._attach_exec_filter()
             self.sock.bind((0, CN_IDX_PROC))
             self.sock.send(_connector_message(struct.pack("=I", PROC_CN_MCAST_LISTEN)))
         except OSError as exc:
@@ -106,6 +120,17 @@ class ExecEvents:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+    def _attach_exec_filter(self) -> bool:
+        """Drop every event but exec in the kernel; without it (no BPF) events are skipped here."""
+        program = b"".join(struct.pack("=HBBI", *instruction) for instruction in _EXEC_ONLY)
+        buffer = ctypes.create_string_buffer(program)
+        fprog = struct.pack("@HP", len(_EXEC_ONLY), ctypes.addressof(buffer))  # struct sock_fprog
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        except OSError:
+            return False
+        return True
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -59,10 +59,8 @@ def read_process(proc_root: str, pid: int) -> Observation | None:
     a kernel thread: nothing an app ban could be about."""
     base = f"{proc_root}/{pid}"
     try:
-        with open(f"{base}/cmdline", "rb") as handle:
-            raw_cmdline = handle.read()
-        with open(f"{base}/comm", "rb") as handle:
-            comm = handle.read().rstrip(b"\n").decode("utf-8", "surrogateescape")
+        raw_cmdline = _read_all(f"{base}/cmdline")
+        comm = _read_all(f"{base}/comm").rstrip(b"\n").decode("utf-8", "surrogateescape")
     except OSError:
         return None  # exited while we looked
     try:
@@ -77,6 +75,18 @@ def read_process(proc_root: str, pid: int) -> Observation | None:
     if cmdline and cmdline[-1] == "":
         cmdline.pop()
     return Observation("processes", KIND_PROCESS, _full_name(comm, exe, cmdline), pid=pid, exe=exe, cmdline=cmdline)
+
+
+def _read_all(path: str) -> bytes:
+    """A /proc file's bytes with plain system calls: half the cost of a buffered file object."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _full_name(comm: str, exe: str | None, cmdline: list[str]) -> str:
