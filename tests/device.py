@@ -72,12 +72,15 @@ def wait_exec(proc: subprocess.Popen[bytes], image: str, timeout: float = 5) -> 
 class Device:
     root: Path
     groups: tuple[str, ...] = ("general",)
+    host: str = HOST
+    machine_id: str | None = None  # default: this machine's
     version: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = signing.generate(str(self.root / "keys"))
         self.key = signing.load_private_key(keys.private)
+        self.public_key = Path(keys.public)
         self.write_config()
 
     @property
@@ -88,18 +91,21 @@ class Device:
     def state_dir(self) -> Path:
         return self.root / "state"
 
+    def config_document(self, base: str) -> dict[str, Any]:
+        """agent.yml for a device whose files live under `base` (this directory, or one on a lab endpoint)."""
+        return {"host_name": self.host, "trusted_keys": [f"{base}/keys/banwatch-policy.pub"],
+                "policy_path": f"{base}/policy.json", "state_dir": f"{base}/state", "run_dir": f"{base}/run",
+                "log_file": f"{base}/agent.log", **self.extra}
+
     def write_config(self, **settings: Any) -> None:
         self.extra.update(settings)
-        document = {"host_name": HOST, "trusted_keys": [str(self.root / "keys" / "banwatch-policy.pub")],
-                    "policy_path": str(self.root / "policy.json"), "state_dir": str(self.state_dir),
-                    "run_dir": str(self.root / "run"), "log_file": str(self.root / "agent.log"), **self.extra}
-        self.config_path.write_text(yaml.safe_dump(document))
+        self.config_path.write_text(yaml.safe_dump(self.config_document(str(self.root))))
 
     def config(self) -> AgentConfig:
         return load_config(str(self.config_path))
 
-    def install(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> int:
-        """Sign a policy for this device with these apps and install it; its version."""
+    def signed_policy(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> bytes:
+        """A policy for this device with these apps, signed, at the next version."""
         self.version += 1
         source_dir = self.root / f"source-{self.version}"
         source_dir.mkdir()
@@ -107,11 +113,15 @@ class Device:
         (source_dir / "exemptions.yml").write_text(yaml.safe_dump({"schema": 1, "exemptions": exemptions or []}))
         now = dt.datetime.now(dt.timezone.utc)
         source = load_policy_source(source_dir, now.date())
-        host = InventoryHost(HOST, set(self.groups), {"banwatch_machine_id": hostinfo.machine_id()})
-        payload = build_payloads(source, [host], version=self.version, issued_at=now)[HOST]
-        signed = self.root / f"policy-{self.version}.json"
-        signed.write_bytes(signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE,
-                                                                 [self.key])))
+        host = InventoryHost(self.host, set(self.groups),
+                             {"banwatch_machine_id": self.machine_id or hostinfo.machine_id()})
+        payload = build_payloads(source, [host], version=self.version, issued_at=now)[self.host]
+        return signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, [self.key]))
+
+    def install(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> int:
+        """Sign a policy with these apps and install it as `policy install` does; its version."""
+        signed = self.root / f"policy-{self.version + 1}.json"
+        signed.write_bytes(self.signed_policy(apps, exemptions))
         result = PolicyStore(self.config()).install(str(signed))
         assert result.result == INSTALLED, result
         return self.version
