@@ -10,7 +10,7 @@ from typing import Any
 from banwatch import supervisor
 from banwatch.agent_config import DEFAULT_CONFIG, load_config
 from banwatch.agent_status import current_status, health_problems
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
+from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Handler, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
 from banwatch.device_policy import REJECTED, PolicyStore
@@ -23,6 +23,17 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent configuration (default {DEFAULT_CONFIG})")
 
 
+def _command(commands: Any, name: str, text: str, handler: Handler, argument: str | None = None
+             ) -> argparse.ArgumentParser:
+    """A subcommand taking --config (and one positional `argument`, when named)."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=text)
+    if argument:
+        command.add_argument(argument, metavar=argument.upper())
+    _config_option(command)
+    command.set_defaults(handler=handler)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="banwatch-agent", description="The banwatch agent on a device.")
     commands = parser.add_subparsers(metavar="COMMAND")
@@ -30,10 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = commands.add_parser("policy", help="the signed policy this device enforces")
     policy_commands = policy.add_subparsers(metavar="COMMAND")
-    install = policy_commands.add_parser("install", help="verify a signed policy and install it atomically")
-    install.add_argument("file", metavar="FILE")
-    _config_option(install)
-    install.set_defaults(handler=run_install)
+    _command(policy_commands, "install", "verify a signed policy and install it atomically", run_install,
+             argument="file")
 
     config = commands.add_parser("config", help="the agent's configuration")
     config_commands = config.add_subparsers(metavar="COMMAND")
@@ -56,14 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
     quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")
-    listing = quarantine_commands.add_parser("list", help="every quarantined file, with its manifest")
-    _config_option(listing)
+    listing = _command(quarantine_commands, "list", "every quarantined file, with its manifest", run_quarantine_list)
     listing.add_argument("--json", action="store_true", help="the manifests as one JSON document")
-    listing.set_defaults(handler=run_quarantine_list)
-    restore = quarantine_commands.add_parser("restore", help="put a quarantined file back exactly (owner, mode)")
-    restore.add_argument("id", metavar="ID")
-    _config_option(restore)
-    restore.set_defaults(handler=run_quarantine_restore)
+    _command(quarantine_commands, "restore", "put a quarantined file back exactly (bytes, owner, mode)",
+             run_quarantine_restore, argument="id")
 
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
     service_commands = service.add_subparsers(metavar="COMMAND")
