@@ -187,8 +187,8 @@ def idle_phase(agent: subprocess.Popen[bytes]) -> list[str]:
             subprocess.run([innocent], check=True)
         time.sleep(max(0.0, began + IDLE_SECONDS - time.monotonic()))
         elapsed = time.monotonic() - began
-        agent_share = 100 * (cpu_seconds(watched) - agent_cpu) / elapsed
-        floor_share = 100 * (cpu_seconds(floor_process) - floor_cpu) / elapsed
+        agent_used, floor_used = cpu_seconds(watched) - agent_cpu, cpu_seconds(floor_process) - floor_cpu
+        agent_share, floor_share = 100 * agent_used / elapsed, 100 * floor_used / elapsed
         rss = peak_rss_mb(agent.pid)
     finally:
         floor_seen = stop_floor(floor)
@@ -202,6 +202,8 @@ def idle_phase(agent: subprocess.Popen[bytes]) -> list[str]:
         f"{machine_rate:.0f} execs/s machine-wide, {IDLE_SECONDS:.0f} s): "
         f"agent CPU {agent_share:.2f}% of one core vs floor listener {floor_share:.2f}% (target < {CPU_TARGET:.0f}%) "
         f"{'ok' if agent_share < CPU_TARGET else 'OVER TARGET'}",
+        f"CPU per exec handled: agent {agent_used / max(len(floor_seen), 1) * 1e6:.0f} us vs floor listener "
+        f"{floor_used / max(len(floor_seen), 1) * 1e6:.0f} us ({len(floor_seen)} execs)",
         f"agent peak RSS: {rss:.1f} MB (target < {RSS_TARGET_MB:.0f} MB) "
         f"{'ok' if rss < RSS_TARGET_MB else 'OVER TARGET'}",
     ]

@@ -195,8 +195,10 @@ class Agent:
         return self.exit_code
 
     def _wait_and_dispatch(self) -> None:
-        deadlines = [*self.due.values(), self.killer.next_deadline(), self.outbox.next_due()]
-        soonest = min((d for d in deadlines if d is not None), default=time.monotonic() + 1)
+        soonest = min(self.due.values(), default=time.monotonic() + 1)
+        for deadline in (self.killer.next_deadline(), self.outbox.next_due()):
+            if deadline is not None and deadline < soonest:
+                soonest = deadline
         if self._dirty:
             soonest = min(soonest, self._published + STATUS_EVERY)
         for key, _ in self.selector.select(max(0.0, soonest - time.monotonic())):
@@ -214,7 +216,8 @@ class Agent:
         if now >= min(self.due.values()):
             for name in [name for name, due in self.due.items() if due <= now]:
                 getattr(self, f"_due_{name}")()
-        self._send_ready()
+        if self.outbox.waiting:
+            self._send_ready()
         if self._dirty and time.monotonic() - self._published >= STATUS_EVERY:
             self._publish()
 

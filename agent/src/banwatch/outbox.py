@@ -80,6 +80,8 @@ class Outbox:
             held.due = min(held.due, now)
 
     def next_due(self) -> float | None:
+        if not self.waiting:
+            return None
         dues = [held.due for held in self.waiting if held.outstanding == 0]
         return min(dues) if dues else None
 
