@@ -40,10 +40,11 @@ def status(lab: Lab, host: str) -> dict[str, Any]:
 def set_up(lab: Lab, host: str, tmp_path: Path, tag: str, mode: str) -> None:
     device = Device(tmp_path / host, host=host, machine_id=lab.endpoint(host)["machine_id"],
                     groups=("general",))
-    device.extra.update(mode=mode, detection="auto", poll_interval=1, report_delay=0)
+    device.extra.update(mode=mode, detection="auto", poll_interval=1, report_delay=0, package_check_interval=5)
     put_file(lab, host, f"{BASE}/agent.yml", yaml.safe_dump(device.config_document(BASE)).encode())
     put_file(lab, host, f"{BASE}/keys/banwatch-policy.pub", device.public_key.read_bytes())
-    put_file(lab, host, f"{BASE}/policy-1.json", device.signed_policy([app(tag, process_names=[f"{tag}-app"])]))
+    apps = [app(tag, process_names=[f"{tag}-app"]), app(f"{tag}-pkg", packages={"dpkg": [f"{tag}-pkg"]})]
+    put_file(lab, host, f"{BASE}/policy-1.json", device.signed_policy(apps))
     installed = agent(lab, host, "policy", "install", f"{BASE}/policy-1.json")
     assert json.loads(installed.stdout)["result"] == "installed", installed.stderr
     started = agent(lab, host, "service", "start")
@@ -63,7 +64,7 @@ def test_agent_in_an_endpoint_polls_and_acts_per_mode(lab: Lab, tmp_path: Path, 
         wait_for(lambda: status(lab, host).get("detections"), timeout=30, what="the detection")
         report = wait_for(lambda: json.loads(lab.ssh(host, f"cat {BASE}/state/last-report.json").stdout or "{}")
                           .get("findings"), timeout=30, what="the report")
-        (finding,) = report
+        (finding,) = [f for f in report if f["app"] == tag]
         assert (finding["app"], finding["evidence"]["pid"], finding["detection"]) == (tag, pid, {"mode": "polling"})
         alive = lab.ssh(host, f"kill -0 {pid}").returncode == 0
         if mode == "enforce":
@@ -73,3 +74,15 @@ def test_agent_in_an_endpoint_polls_and_acts_per_mode(lab: Lab, tmp_path: Path, 
     finally:
         stopped = agent(lab, host, "service", "stop")
         assert json.loads(stopped.stdout)["result"] == "stopped", stopped.stderr
+
+
+def test_a_package_installed_while_the_agent_runs_is_found_by_a_package_rescan(lab: Lab, tmp_path: Path) -> None:
+    host, tag = "lab-ep-02", unique_tag()
+    set_up(lab, host, tmp_path, tag, "monitor")
+    try:
+        lab.lab("install-package", host, f"{tag}-pkg", "1.0")
+        rescan = wait_for(lambda: status(lab, host).get("last_package_scan"), timeout=30, what="the package rescan")
+        assert (rescan["trigger"], rescan["sources"], rescan["violation"]) == ("packages_changed", ["dpkg"], 1)
+        assert status(lab, host)["scans"] == 1  # a rescan of dpkg alone, not a full scan
+    finally:
+        agent(lab, host, "service", "stop")

@@ -267,7 +267,16 @@ class Agent:
         source = self.events
         if source is None:
             return
-        events = source.receive()
+        try:
+            events = source.receive()
+        except OSError as exc:  # the socket itself failed: poll from now on, and look at everything
+            self._close_detection()
+            self.status.update(detection=POLLING, detection_reason=f"exec events failed: {exc}")
+            self._error(f"exec events failed ({exc}); polling from now on")
+            self._poll(judge=False)
+            self.due["poll"] = time.monotonic() + self.config.poll_interval
+            self.due["scan"] = time.monotonic()
+            return
         if source.overruns:
             self.events_lost += source.overruns
             self.status["events_lost"] += source.overruns
