@@ -46,7 +46,7 @@ SERVICE_NUMBERS = {
     "package_check_interval": (30, 5, 3600),
     "report_delay": (5, 0, 300),
     "cpu_limit_percent": (10, 1, 100),
-    "memory_limit_mb": (200, 30, 4096),
+    "memory_limit_mb": (200, 64, 4096),  # the agent itself needs about 40 MB
 }
 KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval", "run_dir", "log_file",
         "mode", "detection", "log_level", *SERVICE_NUMBERS)
