@@ -116,3 +116,23 @@ def test_log_lines_are_json_objects(capsys: pytest.CaptureFixture[str]) -> None:
     (line,) = capsys.readouterr().err.splitlines()
     document = json.loads(line)
     assert (document["level"], document["message"], document["pid"]) == ("info", "detected", 42)
+
+
+class FullDiskOnce(CollectingSink):
+    """A sink whose disk is full the first time: the report must be kept and put again."""
+
+    def put(self, report: dict[str, Any]) -> None:
+        if not hasattr(self, "failed"):
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        super().put(report)
+
+
+def test_outbox_keeps_a_report_the_sink_refused_and_puts_it_again() -> None:
+    sink = FullDiskOnce()
+    outbox = Outbox(sink)
+    outbox.hold(report([]))
+    assert outbox.flush() == 1
+    assert outbox.close()
+    assert len(sink.reports) == 1
+    assert "No space left" in str(outbox.failures.get_nowait())

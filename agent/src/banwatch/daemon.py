@@ -223,8 +223,10 @@ class Agent:
 
     def _shutdown(self) -> None:
         self._send_ready(everything=True)
-        self.outbox.close()  # every report is in the sink before the agent exits
+        taken = self.outbox.close()  # every report is in the sink before the agent exits
         self._note_sink_failures()
+        if not taken:
+            self._error(f"{self.outbox.depth()} report(s) not taken by the sink before exit")
         if self.events is not None:
             self.selector.unregister(self.events)
             self.events.close()

@@ -20,6 +20,8 @@ from typing import Any
 from banwatch.report import summarize
 from banwatch.report_sink import ReportSink
 
+CLOSE_TIMEOUT = 15.0  # within systemd's TimeoutStopSec and the supervisor's stop grace
+
 
 @dataclass
 class Waiting:
@@ -53,10 +55,12 @@ class Outbox:
             self.handed.task_done()
         self.handed.task_done()
 
-    def close(self) -> None:
-        """Wait until the sink has taken every report handed over, then end the writer."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Wait until the sink has taken every report handed over, then end the writer; False when
+        the sink kept failing for `timeout` seconds (the service manager's stop timeout is near)."""
         self.handed.put(None)
-        self.writer.join()
+        self.writer.join(timeout)
+        return not self.writer.is_alive()
 
     def hold(self, report: dict[str, Any]) -> Waiting:
         held = Waiting(report, time.monotonic())
