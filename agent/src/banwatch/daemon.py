@@ -365,6 +365,8 @@ class Agent:
         if self.events_lost:
             report["agent"]["events_lost"] = self.events_lost
             self.events_lost = 0
+        if self.watchdog.episodes:
+            report["agent"]["self_limits"] = self.watchdog.last
         return report
 
     # --- policy and scans ---------------------------------------------------------------------
