@@ -14,7 +14,7 @@ import pytest
 
 from banwatch.agent_log import agent_logger
 from banwatch.errors import InputError
-from banwatch.outbox import Outbox
+from banwatch.outbox import BATCH_LIMIT, Outbox
 from banwatch.sources.base import SourceContext
 from banwatch.sources.exec_events import PROC_EVENT_EXEC, parse_exec_events
 from banwatch.sources.package_watch import PackageWatch
@@ -136,3 +136,13 @@ def test_outbox_keeps_a_report_the_sink_refused_and_puts_it_again() -> None:
     assert outbox.close()
     assert len(sink.reports) == 1
     assert "No space left" in str(outbox.failures.get_nowait())
+
+
+def test_a_full_detection_batch_is_due_at_once_and_a_new_one_opens() -> None:
+    outbox = Outbox(CollectingSink())
+    first = outbox.batch(lambda: report([]), delay=300)
+    first.report["findings"].extend({"verdict": "violation"} for _ in range(BATCH_LIMIT))
+    second = outbox.batch(lambda: report([]), delay=300)
+    assert second is not first
+    assert outbox.flush() == 1 and outbox.depth() >= 1  # the full one left, the new one waits
+    outbox.close()

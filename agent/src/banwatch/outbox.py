@@ -20,6 +20,7 @@ from typing import Any
 from banwatch.report import summarize
 from banwatch.report_sink import ReportSink
 
+BATCH_LIMIT = 100  # findings per detection report
 CLOSE_TIMEOUT = 15.0  # within systemd's TimeoutStopSec and the supervisor's stop grace
 
 
@@ -68,11 +69,15 @@ class Outbox:
         return held
 
     def batch(self, new_report: Callable[[], dict[str, Any]], delay: float) -> Waiting:
-        """The open batch for new detections, started (due in `delay` seconds) when there is none."""
+        """The open batch for new detections, started (due in `delay` seconds) when there is none
+        or the open one is full (then it is due at once: a storm of execs makes many small reports)."""
         now = time.monotonic()
         for held in reversed(self.waiting):
             if held.batch and held.due > now:
-                return held
+                if len(held.report["findings"]) < BATCH_LIMIT:
+                    return held
+                held.due = now
+                break
         held = Waiting(new_report(), now + delay, batch=True)
         self.waiting.append(held)
         return held

@@ -32,7 +32,8 @@ class LastReportFile:
 
     def put(self, report: dict[str, Any]) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o750, exist_ok=True)
-        write_atomic(self.path, json.dumps(report, indent=2, default=str).encode(), 0o640)
+        # Compact JSON: the C encoder, a fraction of the time and memory of an indented dump.
+        write_atomic(self.path, json.dumps(report, separators=(",", ":"), default=str).encode(), 0o640)
 
     def depth(self) -> int:
         return 0
