@@ -7,11 +7,12 @@ One instance per device (a lock in the state directory), one thread, one selecto
   process table every `poll_interval` seconds. An event buffer overrun triggers a full scan,
   and the next report says how many overruns there were.
 - full scans on start, when a new policy is installed, and every `scan_interval` seconds plus
-  a random splay; package sources again whenever their databases change.
+  a random splay; package sources again whenever their databases change. Scans run on a
+  worker thread (background_scan.py), so exec events never wait for one.
 - actions on violations in `enforce` mode (actions.py); every report leaves through one
   `ReportSink` (report_sink.py), after its actions have an outcome (outbox.py).
 - signals: SIGHUP reloads configuration and policy, sends pending reports, and rescans;
-  SIGTERM/SIGINT finish running kills, send every pending report and exit.
+  SIGTERM/SIGINT finish the running scan and kills, send every pending report and exit.
 - self-limits (watchdog.py), a status file for `status` and the rollout's health gate, and
   JSON log lines on stderr.
 """
@@ -39,6 +40,7 @@ from banwatch.actions import Responder
 from banwatch.agent_config import AgentConfig, load_config
 from banwatch.agent_log import agent_logger
 from banwatch.agent_status import write_status
+from banwatch.background_scan import ScanRunner
 from banwatch.detector import Detector
 from banwatch.device_policy import PolicyRejected, PolicyStore
 from banwatch.errors import InputError
@@ -111,6 +113,7 @@ class Agent:
         self.store = PolicyStore(config)
         self.selector = selectors.DefaultSelector()
         self.killer = Killer(self.selector, config.kill_grace)
+        self.scans = ScanRunner(lambda: self._flag("scanned"))
         self.responder = Responder(self.killer, QuarantineStore(config.state_dir), config.mode)
         self.outbox = Outbox(sink or LastReportFile(config.state_dir))
         self.watchdog = Watchdog(config.cpu_limit_percent, config.memory_limit_mb)
@@ -187,7 +190,7 @@ class Agent:
         now = time.monotonic()
         self.due = {"policy": now, "watchdog": now + CHECK_SECONDS}
         try:
-            while "stop" not in self.flags or self.killer.pending:
+            while "stop" not in self.flags or self.killer.pending or self.scans.busy:
                 self._wait_and_dispatch()
                 self._run_due()
         finally:
@@ -205,6 +208,9 @@ class Agent:
             key.data()
 
     def _run_due(self) -> None:
+        if "scanned" in self.flags:
+            self.flags.discard("scanned")
+            self._scanned()
         if "reload" in self.flags:
             self.flags.discard("reload")
             self._reload()
@@ -412,34 +418,37 @@ class Agent:
         self.rescan_for_lost_events = False
 
     def _scan(self, trigger: str, source_names: list[str] | None = None) -> None:
-        """A full scan (or of the named sources), acted on and queued to leave."""
+        """Ask for a full scan (or of the named sources); `_scanned` acts on it when it is done."""
         if not source_names:
             splay = self.config.scan_interval * SPLAY * random.random()  # noqa: S311 - spread, not secrecy
             self.due["scan"] = time.monotonic() + (self.config.scan_interval + splay) * self._stretch()
-        if self.detector is None:
-            return
-        now = _utcnow()
-        try:
-            report = self.detector.scan(now, source_names)
-        except Exception as exc:  # noqa: BLE001 - a failed scan is reported and retried, never fatal
-            self._error(f"scan failed: {type(exc).__name__}: {exc}")
-            return
-        self._annotate(report, trigger)
-        held = self.outbox.hold(report)
-        for finding in report["findings"]:
-            held.outstanding += 1
-            self.responder.act(finding, lambda f=finding: self._acted(held, f, None))
-        account = {"at": report["generated_at"], "report_id": report["report_id"], "trigger": trigger,
-                   "policy_version": self.detector.info["version"], "policy_digest": self.detector.info["digest"],
-                   **report["summary"], "errors": report["errors"]}
-        if source_names:
-            self.status["last_package_scan"] = {**account, "sources": source_names}
-        else:
-            self.status["last_scan"] = account
-            self.status["scans"] += 1
-            self.status["last_error"] = None
-        self.log.info("scanned", extra={"fields": {"trigger": trigger, **report["summary"],
-                                                   "errors": len(report["errors"])}})
+        if self.detector is not None:
+            self.scans.request(self.detector, trigger, source_names)
+
+    def _scanned(self) -> None:
+        """Act on every finished scan and queue its report to leave."""
+        for job in self.scans.finished():
+            report = job.report
+            if report is None:
+                self._error(job.error or "scan failed")
+                continue
+            self._annotate(report, job.trigger)
+            held = self.outbox.hold(report)
+            for finding in report["findings"]:
+                held.outstanding += 1
+                self.responder.act(finding, lambda f=finding, h=held: self._acted(h, f, None))
+            info = job.detector.info
+            account = {"at": report["generated_at"], "report_id": report["report_id"], "trigger": job.trigger,
+                       "policy_version": info["version"], "policy_digest": info["digest"],
+                       **report["summary"], "errors": report["errors"]}
+            if job.source_names:
+                self.status["last_package_scan"] = {**account, "sources": job.source_names}
+            else:
+                self.status["last_scan"] = account
+                self.status["scans"] += 1
+                self.status["last_error"] = None
+            self.log.info("scanned", extra={"fields": {"trigger": job.trigger, **report["summary"],
+                                                       "errors": len(report["errors"])}})
         self._send_ready()
         self._publish()
 

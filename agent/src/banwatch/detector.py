@@ -26,7 +26,8 @@ class Detector:
         self.policy = policy
         self.info = info
         self.host = host
-        self.hash_cache = hash_cache
+        self.hash_cache = hash_cache  # the loop's: exec events
+        self.scan_hash_cache = HashCache()  # the scan thread's own (a cache is not shared across threads)
         self.matcher = Matcher(policy.apps)
 
     @property
@@ -48,5 +49,5 @@ class Detector:
 
     def scan(self, now: dt.datetime, source_names: list[str] | None = None) -> dict[str, Any]:
         """A full scan (or of the named sources) with this policy: the report."""
-        return scan(self.policy, self.host, ctx=SourceContext(details=False, hash_cache=self.hash_cache), now=now,
+        return scan(self.policy, self.host, ctx=SourceContext(details=False, hash_cache=self.scan_hash_cache), now=now,
                     policy_info=self.info, source_names=source_names)
