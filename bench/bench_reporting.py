@@ -31,7 +31,7 @@ from banwatch.report_envelope import report_file_name, seal_report
 from banwatch.shipper import SFTP_FSYNC, Shipper
 from banwatch.spool import Spool
 from bench.common import line
-from tests.device import write_agent_config
+from tests.device_config import write_agent_config
 from tests.drop_box import make_drop_box
 
 REPORTS = 500

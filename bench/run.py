@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_lab, bench_policy, bench_process_scan, bench_reporting
+from bench import bench_agent, bench_lab, bench_playbooks, bench_policy, bench_process_scan, bench_reporting
 
-BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_reporting]
+BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_playbooks]
 
 
 def main() -> int:

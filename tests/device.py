@@ -1,27 +1,179 @@
-"""A device's configuration in a temp directory, for the spool, key and shipper tests."""
+"""A real device setup in a temp directory: agent.yml, a trusted key, and signed policies
+installed the way `policy install` does it, plus banned programs with names no one else uses.
+
+The agent on this machine sees every process of every user (and of every lab), so the apps
+here carry a random tag, and each banned binary is a copy of `sleep` with random bytes
+appended: its SHA-256 is its own, never that of the system's `sleep`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from banwatch import signing
+from banwatch import hostinfo, signing
 from banwatch.agent_config import AgentConfig, load_config
-from banwatch.device_keys import init_keys
+from banwatch.daemon import Agent
+from banwatch.device_policy import INSTALLED, PolicyStore
+from banwatch.inventory import InventoryHost
+from banwatch.policy import load_policy_source
+from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
+
+HOST = "bw-test-device"
 
 
-def write_agent_config(folder: Path, *, keys: bool = True, **settings: Any) -> AgentConfig:
-    """agent.yml under `folder` (state in folder/state), with the device's keys made unless `keys=False`."""
+def app(app_id: str, action: str = "kill", **match: list[str]) -> dict[str, Any]:
+    return {"id": app_id, "name": app_id, "reason": "test ban", "severity": "high", "action": action,
+            "match": match}
+
+
+def unique_tag() -> str:
+    return f"bwt{secrets.token_hex(3)}"
+
+
+def banned_copy(folder: Path, name: str) -> Path:
+    """A runnable copy of `sleep` whose bytes (and so SHA-256) are its own."""
     folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "policy-keys" / "banwatch-policy.pub").exists():
-        signing.generate(str(folder / "policy-keys"))
-    document = {"host_name": "lab-ep-01", "trusted_keys": [str(folder / "policy-keys" / "banwatch-policy.pub")],
-                "state_dir": str(folder / "state"), **settings}
-    path = folder / "agent.yml"
-    path.write_text(yaml.safe_dump(document))
-    config = load_config(str(path))
-    if keys:
-        init_keys(config)
-    return config
+    target = folder / name
+    sleep = shutil.which("sleep")
+    assert sleep
+    shutil.copy2(sleep, target)
+    with open(target, "ab") as handle:
+        handle.write(secrets.token_bytes(32))
+    return target
+
+
+def wait_exec(proc: subprocess.Popen[bytes], image: str, timeout: float = 5) -> None:
+    """Wait until the child's exec has landed (its /proc exe is the new image)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{proc.pid}/exe") == image:
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+
+
+@dataclass
+class Device:
+    root: Path
+    groups: tuple[str, ...] = ("general",)
+    host: str = HOST
+    machine_id: str | None = None  # default: this machine's
+    version: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = signing.generate(str(self.root / "keys"))
+        self.key = signing.load_private_key(keys.private)
+        self.public_key = Path(keys.public)
+        self.write_config()
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "agent.yml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def config_document(self, base: str) -> dict[str, Any]:
+        """agent.yml for a device whose files live under `base` (this directory, or one on a lab endpoint)."""
+        return {"host_name": self.host, "trusted_keys": [f"{base}/keys/banwatch-policy.pub"],
+                "policy_path": f"{base}/policy.json", "state_dir": f"{base}/state", "run_dir": f"{base}/run",
+                "log_file": f"{base}/agent.log", **self.extra}
+
+    def write_config(self, **settings: Any) -> None:
+        self.extra.update(settings)
+        self.config_path.write_text(yaml.safe_dump(self.config_document(str(self.root))))
+
+    def config(self) -> AgentConfig:
+        return load_config(str(self.config_path))
+
+    def signed_policy(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> bytes:
+        """A policy for this device with these apps, signed, at the next version."""
+        self.version += 1
+        source_dir = self.root / f"source-{self.version}"
+        source_dir.mkdir()
+        (source_dir / "banlist.yml").write_text(yaml.safe_dump({"schema": 1, "apps": apps}))
+        (source_dir / "exemptions.yml").write_text(yaml.safe_dump({"schema": 1, "exemptions": exemptions or []}))
+        now = dt.datetime.now(dt.timezone.utc)
+        source = load_policy_source(source_dir, now.date())
+        host = InventoryHost(self.host, set(self.groups),
+                             {"banwatch_machine_id": self.machine_id or hostinfo.machine_id()})
+        payload = build_payloads(source, [host], version=self.version, issued_at=now)[self.host]
+        return signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, [self.key]))
+
+    def install(self, apps: list[dict[str, Any]], exemptions: list[dict[str, Any]] | None = None) -> int:
+        """Sign a policy with these apps and install it as `policy install` does; its version."""
+        signed = self.root / f"policy-{self.version + 1}.json"
+        signed.write_bytes(self.signed_policy(apps, exemptions))
+        result = PolicyStore(self.config()).install(str(signed))
+        assert result.result == INSTALLED, result
+        return self.version
+
+    def agent_command(self) -> list[str]:
+        return [sys.executable, "-m", "banwatch.cli.agent", "run", "--config", str(self.config_path)]
+
+
+class CollectingSink:
+    """A ReportSink that keeps what it is given: what the spool will receive through the same seam."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, Any]] = []
+
+    def put(self, report: dict[str, Any]) -> None:
+        self.reports.append(report)
+
+    def depth(self) -> int:
+        return 0
+
+    def findings(self, app_id: str) -> list[dict[str, Any]]:
+        return [f for r in self.reports for f in r["findings"] if f["app"] == app_id]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def running(agent: Agent) -> Iterator[Agent]:
+    """The agent's loop in a thread, from its first scan until stopped (as SIGTERM would)."""
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            agent.serve()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: agent.status["last_scan"] or failure, what="the first scan")
+        yield agent
+    finally:
+        agent.request_stop()
+        thread.join(30)
+    assert not failure, failure
+    assert not thread.is_alive()

@@ -17,7 +17,7 @@ from banwatch.errors import InputError
 from banwatch.report_envelope import open_report
 from banwatch.spool import Spool
 from tests.conftest import EXAMPLE_POLICY
-from tests.device import write_agent_config
+from tests.device_config import write_agent_config
 
 BIN = Path(sys.executable).parent
 

@@ -22,7 +22,7 @@ from banwatch.errors import InputError
 from banwatch.report_envelope import open_report
 from banwatch.shipper import Backoff, Shipper, ShipResult
 from banwatch.spool import Spool
-from tests.device import write_agent_config
+from tests.device_config import write_agent_config
 from tests.drop_box import DropBox, make_drop_box
 from tests.unit.test_report_envelope import a_report
 

@@ -18,7 +18,7 @@ from banwatch.agent_config import SpoolSettings
 from banwatch.device_keys import load_report_key
 from banwatch.report_envelope import open_report
 from banwatch.spool import STATE_FILE, Spool
-from tests.device import write_agent_config
+from tests.device_config import write_agent_config
 from tests.unit.test_report_envelope import a_report
 
 

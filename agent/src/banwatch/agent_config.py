@@ -20,6 +20,16 @@ collector_user: banwatch-drop
 collector_known_hosts: /etc/banwatch/collector_known_hosts   # the collector's pinned host key
 collector_key: /var/lib/banwatch/keys/ship_ed25519           # the SSH key this device logs in with
 collector_dir: /incoming                 # the drop box, as the collector's chroot shows it
+# The service (all optional; docs/agent.md):
+mode: monitor                # monitor (report only) or enforce (apply each app's kill/quarantine)
+detection: auto              # auto (exec events where the kernel sends them, else polling) or polling
+poll_interval: 5             # seconds between process polls when polling
+kill_grace: 3                # seconds from SIGTERM to SIGKILL
+package_check_interval: 30   # seconds between checks of the package databases for changes
+report_delay: 5              # seconds detections are gathered into one report before it leaves
+log_level: info              # debug, info, warning or error (JSON lines on stderr)
+cpu_limit_percent: 10        # the agent's own CPU share (of one core) before it backs off
+memory_limit_mb: 200         # the agent's own resident memory before it sheds caches, then restarts
 ```
 """
 
@@ -32,12 +42,25 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from banwatch import hostinfo, signing
+from banwatch.agent_log import LEVELS
 from banwatch.errors import InputError, Problem
 from banwatch.policy.checker import Checker
 from banwatch.safe_yaml import load_yaml_file
 
 DEFAULT_CONFIG = "/etc/banwatch/agent.yml"
-KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval", "run_dir", "log_file")
+MODES = ("monitor", "enforce")
+DETECTIONS = ("auto", "polling")
+# Service settings: key → (default, lowest, highest). Whole numbers, so a YAML typo is caught.
+SERVICE_NUMBERS = {
+    "poll_interval": (5, 1, 3600),
+    "kill_grace": (3, 1, 60),
+    "package_check_interval": (30, 5, 3600),
+    "report_delay": (5, 0, 300),
+    "cpu_limit_percent": (10, 1, 100),
+    "memory_limit_mb": (200, 64, 4096),  # the agent itself needs about 40 MB
+}
+KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval", "run_dir", "log_file",
+        "mode", "detection", "log_level", *SERVICE_NUMBERS)
 SPOOL_KEYS = ("device_key", "spool_dir", "spool_max_reports", "spool_max_bytes")
 COLLECTOR_KEYS = ("collector_host", "collector_port", "collector_user", "collector_known_hosts", "collector_key",
                   "collector_dir")
@@ -86,6 +109,16 @@ class AgentConfig:
     device_key: str = ""  # "" = <state_dir>/keys/device.key
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     collector: CollectorSettings | None = None  # None: reports stay spooled until collect.yml fetches them
+    mode: str = "monitor"
+    detection: str = "auto"
+    log_level: str = "info"
+    poll_interval: int = SERVICE_NUMBERS["poll_interval"][0]
+    kill_grace: int = SERVICE_NUMBERS["kill_grace"][0]
+    package_check_interval: int = SERVICE_NUMBERS["package_check_interval"][0]
+    report_delay: int = SERVICE_NUMBERS["report_delay"][0]
+    cpu_limit_percent: int = SERVICE_NUMBERS["cpu_limit_percent"][0]
+    memory_limit_mb: int = SERVICE_NUMBERS["memory_limit_mb"][0]
+
 
     def __post_init__(self) -> None:
         if not self.device_key:
@@ -120,6 +153,14 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     scan_interval = check.whole_number(fields, "scan_interval", (), None, low=5, high=86400)
     run_dir = check.text(fields, "run_dir", (), None) or "/run/banwatch"
     log_file = check.text(fields, "log_file", (), None) or "/var/log/banwatch/agent.log"
+    service: dict[str, Any] = {
+        "mode": check.choice(fields, "mode", (), None, MODES) or "monitor",
+        "detection": check.choice(fields, "detection", (), None, DETECTIONS) or "auto",
+        "log_level": check.choice(fields, "log_level", (), None, LEVELS) or "info",
+    }
+    for key, (default, low, high) in SERVICE_NUMBERS.items():
+        value = check.whole_number(fields, key, (), None, low=low, high=high)
+        service[key] = default if value is None else value
     trusted: dict[str, Ed25519PublicKey] = {}
     for index, key_file in enumerate(key_files):
         full = key_file if os.path.isabs(key_file) else os.path.join(os.path.dirname(path), key_file)
@@ -143,7 +184,8 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     if problems:
         raise InputError(problems)
     return AgentConfig(os.path.abspath(path), host_name, trusted, policy_path, state_dir,
-                       scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file, device_key, spool, collector)
+                       scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file, device_key, spool, collector,
+                       **service)
 
 
 def _collector(check: Checker, fields: dict[str, Any], default_key: str) -> CollectorSettings | None:

@@ -52,7 +52,6 @@ def build_report(
 ) -> dict[str, Any]:
     findings = [finding_document(v) for v in verdicts]
     results = list(results)
-    counts = {kind: sum(1 for f in findings if f["verdict"] == kind) for kind in (VIOLATION, EXEMPT, UNDER_REVIEW)}
     errors = [{"source": r.name, "error": r.error} for r in results if r.status == "error"]
     return {
         "schema": REPORT_SCHEMA,
@@ -70,5 +69,11 @@ def build_report(
         "sources": {r.name: r.summary() for r in results},
         "findings": findings,
         "errors": errors,
-        "summary": {"verdict": VIOLATION if counts[VIOLATION] else COMPLIANT, **counts},
+        "summary": summarize(findings),
     }
+
+
+def summarize(findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's verdict and counts, from its findings."""
+    counts = {kind: sum(1 for f in findings if f["verdict"] == kind) for kind in (VIOLATION, EXEMPT, UNDER_REVIEW)}
+    return {"verdict": VIOLATION if counts[VIOLATION] else COMPLIANT, **counts}

@@ -10,13 +10,14 @@ from typing import Any
 from banwatch import supervisor
 from banwatch.agent_config import DEFAULT_CONFIG, load_config
 from banwatch.agent_status import current_status, health_problems
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, print_json_line, run
+from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Handler, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
 from banwatch.daemon import Agent
 from banwatch.device_keys import init_keys
 from banwatch.device_policy import REJECTED, PolicyStore
 from banwatch.errors import InputError
 from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK, fact_document, write_fact
+from banwatch.quarantine import QuarantineStore
 from banwatch.shipper import Shipper
 from banwatch.spool import Spool
 
@@ -33,6 +34,17 @@ def _fact_options(parser: argparse.ArgumentParser, text: str, default: str | Non
                         help=f"the link to the release in use (default {DEFAULT_RELEASE_LINK})")
 
 
+def _command(commands: Any, name: str, text: str, handler: Handler, argument: str | None = None
+             ) -> argparse.ArgumentParser:
+    """A subcommand taking --config (and one positional `argument`, when named)."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=text)
+    if argument:
+        command.add_argument(argument, metavar=argument.upper())
+    _config_option(command)
+    command.set_defaults(handler=handler)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="banwatch-agent", description="The banwatch agent on a device.")
     commands = parser.add_subparsers(metavar="COMMAND")
@@ -40,20 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = commands.add_parser("policy", help="the signed policy this device enforces")
     policy_commands = policy.add_subparsers(metavar="COMMAND")
-    install = policy_commands.add_parser("install", help="verify a signed policy and install it atomically")
-    install.add_argument("file", metavar="FILE")
-    _config_option(install)
+    install = _command(policy_commands, "install", "verify a signed policy and install it atomically", run_install,
+                       argument="file")
     install.add_argument("--check", action="store_true",
                          help="only say what installing would do (installed / unchanged / rejected); change nothing")
     _fact_options(install, "also refresh the Ansible local fact at PATH")
-    install.set_defaults(handler=run_install)
 
     fact = commands.add_parser("fact", help="the Ansible local fact about banwatch on this device")
     fact_commands = fact.add_subparsers(metavar="COMMAND")
-    write = fact_commands.add_parser("write", help="rewrite the local fact when it differs (prints changed)")
-    _config_option(write)
+    write = _command(fact_commands, "write", "rewrite the local fact when it differs (prints changed)", run_fact_write)
     _fact_options(write, f"the fact file (default {DEFAULT_FACT_FILE})", default=DEFAULT_FACT_FILE)
-    write.set_defaults(handler=run_fact_write)
 
     config = commands.add_parser("config", help="the agent's configuration")
     config_commands = config.add_subparsers(metavar="COMMAND")
@@ -76,13 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="this device's own keys (report signing, collector login)")
     keys_commands = keys.add_subparsers(metavar="COMMAND")
-    keys_init = keys_commands.add_parser("init", help="make the device's keys once (idempotent); one JSON line")
-    _config_option(keys_init)
-    keys_init.set_defaults(handler=run_keys_init)
+    _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line", run_keys_init)
+    _command(commands, "ship", "send the spooled reports to the collector once; one JSON line", run_ship)
 
-    ship = commands.add_parser("ship", help="send the spooled reports to the collector once; one JSON line")
-    _config_option(ship)
-    ship.set_defaults(handler=run_ship)
+    quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
+    quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")
+    listing = _command(quarantine_commands, "list", "every quarantined file, with its manifest", run_quarantine_list)
+    listing.add_argument("--json", action="store_true", help="the manifests as one JSON document")
+    _command(quarantine_commands, "restore", "put a quarantined file back exactly (bytes, owner, mode)",
+             run_quarantine_restore, argument="id")
 
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
     service_commands = service.add_subparsers(metavar="COMMAND")
@@ -117,12 +127,32 @@ def run_fact_write(args: argparse.Namespace) -> int:
 def run_config_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid; host {config.host_name}, trusts {', '.join(sorted(config.trusted_keys))}, "
-          f"scans every {config.scan_interval}s")
+          f"scans every {config.scan_interval}s, {config.mode} mode, detection {config.detection}")
     return EXIT_OK
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    Agent(load_config(args.config)).run()
+    return Agent(load_config(args.config)).run()
+
+
+def run_quarantine_list(args: argparse.Namespace) -> int:
+    entries = QuarantineStore(load_config(args.config).state_dir).entries()
+    if args.json:
+        print_json(entries)
+        return EXIT_OK
+    if not entries:
+        print("nothing in quarantine")
+    for entry in entries:
+        state = f"restored {entry['restored_at']}" if entry.get("restored_at") else "quarantined"
+        print(f"{entry['id']}  {entry['app']}  {entry['original_path']}  uid {entry['uid']} gid {entry['gid']} "
+              f"mode {entry['mode']:04o}  sha256 {entry['sha256'][:16]}…  {entry['quarantined_at']}  {state}")
+    return EXIT_OK
+
+
+def run_quarantine_restore(args: argparse.Namespace) -> int:
+    """One JSON line: restored, with the path (exit 0), or an error naming the fix (exit 2)."""
+    manifest = QuarantineStore(load_config(args.config).state_dir).restore(args.id)
+    print_json_line({"result": "restored", "id": manifest["id"], "path": manifest["original_path"]})
     return EXIT_OK
 
 
@@ -164,7 +194,9 @@ def format_status(status: dict[str, Any]) -> str:
     policy = status["policy"]
     lines = [f"agent: {'running' if status['running'] else 'not running'}"
              + (f", pid {status['pid']}, version {status['agent_version']}, since {status['started_at']}, "
-                f"detection {status['detection']}" if status["running"] else
+                f"{status['mode']} mode, detection {status['detection']}"
+                + (f" ({status['detection_reason']})" if status.get("detection_reason") else "")
+                if status["running"] else
                 f" (installed version {status['installed_agent_version']})"),
              f"policy: installed version {policy['installed_version'] or 'none'}"
              + (f" (at {policy['installed_at']})" if policy.get("installed_at") else "")]
@@ -180,6 +212,14 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"last scan: {scan['at']}: {scan['verdict']} ({scan['violation']} violations, "
                      f"{scan['exempt']} exempt, {len(scan['errors'])} source errors), policy version "
                      f"{scan['policy_version']}")
+    if status["detections"] or status["events_lost"]:
+        lines.append(f"detections: {status['detections']}, exec event overruns: {status['events_lost']}")
+    lines.append(f"reports pending: {status['pending_reports']}, spool depth: {status['spool_depth']}")
+    limits = status.get("self_limits")
+    if limits:
+        lines.append(f"self-limits: cpu {limits['cpu_percent']}% (limit {limits['limits']['cpu_percent']}%), "
+                     f"memory {limits['rss_mb']} MB (limit {limits['limits']['memory_mb']} MB)"
+                     + (", backing off" if limits["backing_off"] else ""))
     if status["last_error"]:
         lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
     if "healthy" in status:

@@ -47,32 +47,46 @@ def add_details(obs: Observation) -> None:
 def _from_proc(proc_root: str) -> list[Observation]:
     observations = []
     for entry in os.listdir(proc_root):
-        if not entry.isdigit():
-            continue
-        base = f"{proc_root}/{entry}"
-        try:
-            with open(f"{base}/cmdline", "rb") as handle:
-                raw_cmdline = handle.read()
-            with open(f"{base}/comm", "rb") as handle:
-                comm = handle.read().rstrip(b"\n").decode("utf-8", "surrogateescape")
-        except OSError:
-            continue  # exited while we looked
-        try:
-            exe: str | None = os.readlink(f"{base}/exe")
-            if exe.endswith(_DELETED) and not os.path.exists(exe):
-                exe = exe[: -len(_DELETED)]
-        except OSError:
-            exe = None  # kernel thread, zombie, or another user's process without root
-        if exe is None and not raw_cmdline:
-            continue  # kernel threads: nothing an app ban could be about
-        cmdline = [arg.decode("utf-8", "surrogateescape") for arg in raw_cmdline.split(b"\0")]
-        if cmdline and cmdline[-1] == "":
-            cmdline.pop()
-        observations.append(
-            Observation("processes", KIND_PROCESS, _full_name(comm, exe, cmdline),
-                        pid=int(entry), exe=exe, cmdline=cmdline)
-        )
+        if entry.isdigit():
+            obs = read_process(proc_root, int(entry))
+            if obs is not None:
+                observations.append(obs)
     return observations
+
+
+def read_process(proc_root: str, pid: int) -> Observation | None:
+    """One process from /proc (what an exec event is matched on), or None when it is gone or
+    a kernel thread: nothing an app ban could be about."""
+    base = f"{proc_root}/{pid}"
+    try:
+        raw_cmdline = _read_all(f"{base}/cmdline")
+        comm = _read_all(f"{base}/comm").rstrip(b"\n").decode("utf-8", "surrogateescape")
+    except OSError:
+        return None  # exited while we looked
+    try:
+        exe: str | None = os.readlink(f"{base}/exe")
+        if exe.endswith(_DELETED) and not os.path.exists(exe):
+            exe = exe[: -len(_DELETED)]
+    except OSError:
+        exe = None  # kernel thread, zombie, or another user's process without root
+    if exe is None and not raw_cmdline:
+        return None
+    cmdline = [arg.decode("utf-8", "surrogateescape") for arg in raw_cmdline.split(b"\0")]
+    if cmdline and cmdline[-1] == "":
+        cmdline.pop()
+    return Observation("processes", KIND_PROCESS, _full_name(comm, exe, cmdline), pid=pid, exe=exe, cmdline=cmdline)
+
+
+def _read_all(path: str) -> bytes:
+    """A /proc file's bytes with plain system calls: half the cost of a buffered file object."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _full_name(comm: str, exe: str | None, cmdline: list[str]) -> str:

@@ -1,0 +1,39 @@
+"""The agent's log: one JSON object per line on stderr, which journald (or the supervised
+service's log file) keeps. Fields beyond the message go in as `extra={"fields": {...}}`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any
+
+LOGGER_NAME = "banwatch.agent"
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def agent_logger(level: str = "info") -> logging.Logger:
+    """The agent's logger, writing JSON lines to stderr at `level` (set again on reload)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLines())
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+    return logger
