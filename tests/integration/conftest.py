@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ BIN = Path(sys.executable).parent
 # A network of its own, so a lab left up by `make demo` (127.0.1.N) does not collide; another
 # checkout testing on the same machine at the same time sets BANWATCH_TEST_NETWORK to its own.
 TEST_NETWORK = os.environ.get("BANWATCH_TEST_NETWORK", "127.0.9")
+# The roles' tests start from fresh devices: a lab of their own, on a network of its own.
+FRESH_NETWORK = os.environ.get("BANWATCH_FRESH_TEST_NETWORK", "127.0.10")
 TEST_ENDPOINTS = 4  # two general, one press_office (exempted), one classified
 
 
@@ -74,14 +77,28 @@ def require_lab_support() -> None:
         pytest.skip("openssh-server is not installed (make setup installs it)")
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+@contextlib.contextmanager
+def running_lab(directory: Path, network: str) -> Iterator[Lab]:
+    """A lab of TEST_ENDPOINTS endpoints and a collector, up for the `with` block."""
     require_lab_support()
-    directory = tmp_path_factory.mktemp("lab")
     handle = Lab(directory, directory / "hosts.yml")
     try:
-        handle.lab("up", "--endpoints", str(TEST_ENDPOINTS), "--network", TEST_NETWORK,
+        handle.lab("up", "--endpoints", str(TEST_ENDPOINTS), "--network", network,
                    "--inventory", str(handle.inventory))
         yield handle
     finally:
         banwatch("lab", "down", "--dir", str(directory), check=False)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The lab most integration tests share."""
+    with running_lab(tmp_path_factory.mktemp("lab"), TEST_NETWORK) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab whose devices nothing has touched yet, for one test module."""
+    with running_lab(tmp_path_factory.mktemp("fresh-lab"), FRESH_NETWORK) as handle:
+        yield handle

@@ -79,17 +79,17 @@ def agent_source(tmp_path: Path, version: str, *, broken: bool = False) -> Path:
     shutil.copytree(REPO / "agent", source, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"))
     init = source / "src" / "banwatch" / "__init__.py"
     init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
-    if broken:
-        daemon = source / "src" / "banwatch" / "daemon.py"
-        daemon.write_text(daemon.read_text().replace(
-            "    def run(self) -> None:\n",
-            "    def run(self) -> None:\n        raise SystemExit('deliberately broken build')\n", 1))
+    if broken:  # the agent installs and answers --version, but its service dies at once
+        with open(source / "src" / "banwatch" / "daemon.py", "a", encoding="utf-8") as daemon:
+            daemon.write("\n\ndef _broken_run(self: Agent) -> int:\n"
+                         "    raise SystemExit('deliberately broken build')\n\n\nAgent.run = _broken_run\n")
     return source
 
 
 @pytest.fixture(scope="module")
-def deployed(lab: Lab) -> Lab:
+def deployed(fresh_lab: Lab) -> Lab:
     """Check mode first (on fresh endpoints it must change nothing), then a real site.yml."""
+    lab = fresh_lab
     before = {host: snapshot(lab, host) for host in ENDPOINTS}
     checked = lab.playbook("playbooks/site.yml", "--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-4000:]
