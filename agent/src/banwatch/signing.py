@@ -139,9 +139,8 @@ def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -
     }
 
 
-def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
-           threshold: int = 1) -> bytes:
-    """The payload, once `threshold` signatures by trusted keys check out; else VerificationError."""
+def parse_envelope(envelope_data: bytes) -> dict[str, Any]:
+    """The envelope's fields, checked for shape only (nothing is verified yet)."""
     try:
         envelope = json.loads(envelope_data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -149,6 +148,18 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
     if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
         found = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
         raise VerificationError(f"not a signed envelope: expected fields {sorted(ENVELOPE_KEYS)}, found {found}")
+    return envelope
+
+
+def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
+           threshold: int = 1) -> bytes:
+    """The payload, once `threshold` signatures by trusted keys check out; else VerificationError."""
+    return verify_envelope(parse_envelope(envelope_data), payload_type, trusted, threshold)
+
+
+def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
+                    threshold: int = 1) -> bytes:
+    """`verify` for an envelope already parsed (by `parse_envelope`), so a reader parses it once."""
     if envelope["payloadType"] != payload_type:
         raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
     payload = decode_base64(envelope["payload"], "payload")

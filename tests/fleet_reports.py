@@ -1,0 +1,90 @@
+"""Real signed reports for fleet-store tests: real device keys, the real scan pipeline from
+observations to report (matcher, exemption check, `build_report`), sealed as devices seal them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from banwatch import signing
+from banwatch.inventory import InventoryHost
+from banwatch.matcher import Matcher
+from banwatch.observations import Observation, SourceResult
+from banwatch.policy.effective import effective_payload, policy_from_payload
+from banwatch.policy.model import PolicySource
+from banwatch.report import build_report, isoformat
+from banwatch.report_envelope import report_file_name, seal_report
+from banwatch.verdicts import HostIdentity, decide
+
+POLICY_VERSION = 7
+
+
+def tiktok_process(pid: int = 4242, name: str = "TikTok") -> Observation:
+    return Observation(source="processes", kind="process", name=name, pid=pid, exe=f"/opt/tiktok/{name}")
+
+
+def tiktok_package() -> Observation:
+    return Observation(source="dpkg", kind="package", name="tiktok-desktop", version="2.1.0")
+
+
+class Fleet:
+    """Devices with their own keys, enrolled in `enrolled/`, uploading into `dropbox/`."""
+
+    def __init__(self, root: Path, source: PolicySource, hosts: dict[str, Sequence[str]]) -> None:
+        self.root = root
+        self.source = source
+        self.groups = {name: frozenset(groups) for name, groups in hosts.items()}
+        self.keys = {name: Ed25519PrivateKey.generate() for name in hosts}
+        self.enrolled = root / "enrolled"
+        self.dropbox = root / "dropbox"
+        self.enrolled.mkdir(parents=True, exist_ok=True)
+        self.dropbox.mkdir(parents=True, exist_ok=True)
+        for name, key in self.keys.items():
+            (self.enrolled / f"{name}.pub").write_bytes(signing.public_pem(key.public_key()))
+
+    def inventory_text(self) -> str:
+        by_group: dict[str, list[str]] = {}
+        for name, groups in self.groups.items():
+            for group in groups:
+                by_group.setdefault(group, []).append(name)
+        lines = ["all:", "  children:", "    endpoints:", "      children:"]
+        for group, names in sorted(by_group.items()):
+            lines += [f"        {group}:", "          hosts:"] + [f"            {n}:" for n in sorted(names)]
+        return "\n".join(lines) + "\n"
+
+    def report(self, host: str, generated_at: dt.datetime, observations: Sequence[Observation] = (),
+               *, policy_version: int = POLICY_VERSION, agent_version: str = "0.1.0",
+               rejection: str | None = None, failed_source: str | None = None) -> dict[str, Any]:
+        """What the agent on `host` reports after a scan that saw `observations`."""
+        identity = HostIdentity(host, self.groups[host])
+        payload = effective_payload(self.source, InventoryHost(host, set(self.groups[host])), version=policy_version,
+                                    issued_at=generated_at - dt.timedelta(hours=1))
+        digest = "sha256:" + hashlib.sha256(signing.canonical_json(payload)).hexdigest()
+        policy = policy_from_payload(payload, "/etc/banwatch/policy.json", digest)
+        findings = Matcher(policy.apps).match_all(observations)
+        verdicts = decide(findings, policy.exemptions, identity, generated_at.date(),
+                          never_exempt_groups=self.source.never_exempt_groups,
+                          never_exempt_hosts=self.source.never_exempt_hosts)
+        results = [SourceResult("processes", "ok", [o for o in observations if o.source == "processes"]),
+                   SourceResult("dpkg", "error" if failed_source == "dpkg" else "ok",
+                                [o for o in observations if o.source == "dpkg"],
+                                error="dpkg database unreadable" if failed_source == "dpkg" else None)]
+        info: dict[str, Any] = {"version": policy_version, "digest": digest, "issued_at": payload["issued_at"],
+                                "expires_at": payload["expires_at"], "state": "valid",
+                                "exemptions": [e.id for e in policy.exemptions]}
+        if rejection:
+            info["last_rejection"] = {"at": isoformat(generated_at), "file": "/tmp/policy.json", "reason": rejection}
+        report = build_report(identity, verdicts=verdicts, results=results, policy=info, generated_at=generated_at)
+        report["agent"]["version"] = agent_version
+        return report
+
+    def drop(self, report: dict[str, Any], *, signer: str | None = None, name: str | None = None) -> Path:
+        """Seal with the device's key (or another device's, to forge) and upload to the drop box."""
+        path = self.dropbox / (name or report_file_name(report))
+        path.write_bytes(seal_report(report, self.keys[signer or report["host"]["name"]]))
+        return path
