@@ -88,3 +88,39 @@ class Fleet:
         path = self.dropbox / (name or report_file_name(report))
         path.write_bytes(seal_report(report, self.keys[signer or report["host"]["name"]]))
         return path
+
+
+# The demo fleet: the lab's six endpoints as `make demo` plants them, plus one host per other state.
+DEMO_HOSTS: dict[str, Sequence[str]] = {
+    "lab-ep-01": ["general"], "lab-ep-02": ["general"], "lab-ep-03": ["general"], "lab-ep-04": ["general"],
+    "lab-ep-05": ["press_office"], "lab-ep-06": ["classified"], "lab-ep-07": ["general"], "lab-ep-08": ["general"],
+    "lab-ep-09": ["general"],
+}
+DEMO_STATES = {
+    "lab-ep-01": "violation",   # TikTok running
+    "lab-ep-02": "compliant",
+    "lab-ep-03": "violation",   # the tiktok-desktop package installed
+    "lab-ep-04": "stale",       # last heard from two days ago
+    "lab-ep-05": "exempt",      # TikTok running, press office, EX-2026-014
+    "lab-ep-06": "violation",   # TikTok LIVE Studio on a classified host: never exemptable
+    "lab-ep-07": "error",       # rejected a policy
+    "lab-ep-08": "error",       # its dpkg source failed
+    "lab-ep-09": "unreported",  # in the inventory, never heard from
+}
+
+
+def demo_fleet(root: Path, source: PolicySource, now: dt.datetime) -> Fleet:
+    """Every demo host's reports in the drop box (lab-ep-01 twice: an older clean scan first)."""
+    fleet = Fleet(root, source, DEMO_HOSTS)
+    earlier = now - dt.timedelta(minutes=10)
+    fleet.drop(fleet.report("lab-ep-01", earlier))
+    fleet.drop(fleet.report("lab-ep-01", now, [tiktok_process()]))
+    fleet.drop(fleet.report("lab-ep-02", now))
+    fleet.drop(fleet.report("lab-ep-03", now, [tiktok_package()]))
+    fleet.drop(fleet.report("lab-ep-04", now - dt.timedelta(days=2)))
+    fleet.drop(fleet.report("lab-ep-05", now, [tiktok_process()]))
+    fleet.drop(fleet.report("lab-ep-06", now, [tiktok_process(name="TikTok LIVE Studio")]))
+    fleet.drop(fleet.report("lab-ep-07", now, rejection="rollback: version 6 is older than version 7, the highest "
+                                                         "this device has installed"))
+    fleet.drop(fleet.report("lab-ep-08", now, failed_source="dpkg"))
+    return fleet

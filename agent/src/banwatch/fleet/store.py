@@ -119,7 +119,8 @@ def _dumps(value: Any) -> str:
 class FleetStore:
     """An open fleet store; `create=True` makes it (and its schema) when it is not there yet."""
 
-    def __init__(self, path: str, *, create: bool = False) -> None:
+    def __init__(self, path: str, *, create: bool = False, busy_timeout: float = 5.0) -> None:
+        """`busy_timeout`: seconds to wait while another process writes to the store."""
         self.path = path
         if create:
             folder = os.path.dirname(os.path.abspath(path))
@@ -130,7 +131,7 @@ class FleetStore:
                                     "run 'banwatch fleet ingest' first, or point --store at the store")
         try:
             uri = f"file:{os.path.abspath(path)}?mode=rw"
-            self.db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
             self._prepare(create)
         except sqlite3.DatabaseError as exc:
             raise InputError.single(path, f"not a usable fleet store ({exc})",
