@@ -11,6 +11,7 @@ import argparse
 import csv
 import datetime as dt
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -150,8 +151,13 @@ def run_ingest(args: argparse.Namespace) -> int:
             meter.total = total
             meter.update(done)
 
-        result = Ingest(store, enrolled).run(dropbox, progress)
-        meter.finish()
+        try:
+            result = Ingest(store, enrolled).run(dropbox, progress)
+        except sqlite3.OperationalError as exc:
+            raise InputError.single(store.path, f"cannot write the fleet store ({exc}); nothing was moved",
+                                    "wait for whatever holds it (a backup, a long query) and run again") from None
+        finally:
+            meter.finish()
     quarantine_dir = sibling_dirs(store.path)[0]
     print(f"{result.new} new report(s) stored, {result.copies} copy(ies) of stored reports, "
           f"{len(result.quarantined)} quarantined, from {dropbox} into {store.path}")

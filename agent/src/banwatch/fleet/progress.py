@@ -14,8 +14,11 @@ QUIET_SECONDS = 0.5
 
 
 class Progress:
-    def __init__(self, stream: TextIO, label: str, total: int) -> None:
+    def __init__(self, stream: TextIO, label: str, total: int, *, quiet_seconds: float = QUIET_SECONDS,
+                 redraw_seconds: float = REDRAW_SECONDS) -> None:
         self.stream = stream
+        self.quiet_seconds = quiet_seconds
+        self.redraw_seconds = redraw_seconds
         self.label = label
         self.total = total
         self.enabled = stream.isatty()
@@ -27,7 +30,7 @@ class Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self.started < QUIET_SECONDS or now - self.drawn_at < REDRAW_SECONDS:
+        if now - self.started < self.quiet_seconds or now - self.drawn_at < self.redraw_seconds:
             return
         self.drawn_at = now
         self.drawn = True
