@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
@@ -176,17 +177,25 @@ def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mappin
         if key is None:
             unknown.append(entry["keyid"])
             continue
-        try:
-            key.verify(decode_base64(entry["sig"], f"signature {index + 1}"), message)
-        except InvalidSignature:
+        if not signature_valid(key, decode_base64(entry["sig"], f"signature {index + 1}"), message):
             raise VerificationError(f"bad signature by key {entry['keyid']}: the content was changed "
-                                    "after signing, or the signature was") from None
+                                    "after signing, or the signature was")
         good.add(entry["keyid"])
     if len(good) < threshold:
         detail = f"signed by unknown key(s) {', '.join(unknown)}" if unknown else "no trusted signature"
         raise VerificationError(f"{detail}; this device trusts {', '.join(sorted(trusted)) or 'no key'}"
                                 + (f" and needs {threshold} signatures" if threshold > 1 else ""))
     return payload
+
+
+def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Ed25519 verification by libsodium (PyNaCl, which paramiko already brings): about twice as
+    fast as OpenSSL's, which matters when the fleet store checks 100,000 reports in one go."""
+    try:
+        crypto_sign_open(signature + message, key.public_bytes_raw())
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
 
 
 def decode_base64(value: Any, what: str) -> bytes:

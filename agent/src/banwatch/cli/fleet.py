@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from banwatch import render
@@ -127,15 +127,17 @@ def _policy(args: argparse.Namespace, defaults: FleetDefaults) -> PolicySource:
     return load_policy_source(_required(args.policy or defaults.policy, "--policy", "policy source"), _now().date())
 
 
-def _emit(fmt: str, rows: Sequence[dict[str, Any]], headers: Sequence[str], table: Sequence[Sequence[object]]) -> None:
+def _emit(fmt: str, documents: Callable[[], list[dict[str, Any]]], headers: Sequence[str],
+          table: Callable[[], list[tuple[object, ...]]]) -> None:
+    """Print rows as JSON objects, CSV or a table; only the form asked for is built."""
     if fmt == "json":
-        print_json(list(rows))
+        print_json(documents())
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(headers)
-        writer.writerows(table)
+        writer.writerows(table())
     else:
-        print(render.table(headers, table))
+        print(render.table(headers, table()))
 
 
 # --- ingest -----------------------------------------------------------------------------------
@@ -187,11 +189,13 @@ def run_status(args: argparse.Namespace) -> int:
     defaults = fleet_defaults()
     hosts, store = _hosts(args, defaults)
     rows = status_rows(hosts, _now(), _stale_after(args))
-    table = [(r.host, r.state, r.agent_version, _policy_cell(r), r.last_report, _detail(r)) for r in rows]
-    _emit(args.format, [r.document() for r in rows], STATUS_HEADERS, table)
+    _emit(args.format, lambda: [r.document() for r in rows], STATUS_HEADERS,
+          lambda: [(r.host, r.state, r.agent_version, _policy_cell(r), r.last_report, _detail(r)) for r in rows])
     if args.format == "table":
         counts = ", ".join(f"{n} {state}" for state, n in state_counts(rows).items() if n)
         print(f"\n{len(rows)} hosts: {counts or 'none'}")
+        if store is not None:
+            print(f"last ingest: {store.last_ingest() or 'never'} (store {store.path})")
         if store is not None and store.quarantined():
             print(f"{len(store.quarantined())} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
     return EXIT_FINDINGS if any(r.state == VIOLATION for r in rows) else EXIT_OK
@@ -212,7 +216,7 @@ def run_exemptions(args: argparse.Namespace) -> int:
         print_json({"exemptions": [r.document() for r in rows],
                     "present_without_cover": [u.document() for u in uncovered]})
         return EXIT_OK
-    _emit(args.format, [], EXEMPTION_HEADERS, _exemption_table(rows))
+    _emit(args.format, list, EXEMPTION_HEADERS, lambda: _exemption_table(rows))
     if args.format == "table":
         print("\nExempted apps present without cover:")
         print(render.table(("app", "host", "state", "finding"),
@@ -244,8 +248,8 @@ def run_rollout(args: argparse.Namespace) -> int:
     rows = rollout_rows(hosts, policy_version=args.policy_version, agent_version=args.agent_version)
     what = f"policy version {args.policy_version}" if args.agent_version is None else \
         f"agent version {args.agent_version}"
-    _emit(args.format, [r.document() for r in rows], ("host", "status", "current", "detail"),
-          [(r.host, r.status, r.current, r.detail) for r in rows])
+    _emit(args.format, lambda: [r.document() for r in rows], ("host", "status", "current", "detail"),
+          lambda: [(r.host, r.status, r.current, r.detail) for r in rows])
     done = sum(1 for r in rows if r.status == HAS)
     if args.format == "table":
         others = ", ".join(f"{sum(1 for r in rows if r.status == s)} {s}"
@@ -265,7 +269,8 @@ def run_report(args: argparse.Namespace) -> int:
     exemptions, uncovered = (exemption_view(load_policy_source(policy_dir, now.date()), hosts, now=now,
                                             stale_after=stale_after, expiring_days=args.expiring_days)
                              if policy_dir else (None, []))
-    page = render_page(generated_at=isoformat(now), store=store.path if store else "(no store yet)",
+    page = render_page(generated_at=isoformat(now),
+                       store=f"{store.path}, last ingest {store.last_ingest() or 'never'}" if store else "no store yet",
                        status=status_rows(hosts, now, stale_after), exemptions=exemptions, uncovered=uncovered,
                        quarantined=len(store.quarantined()) if store else 0)
     write_atomic(args.html, page.encode("utf-8"), 0o644)

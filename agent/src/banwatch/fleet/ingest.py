@@ -153,10 +153,13 @@ class Ingest:
     def run(self, dropbox: str, progress: Callable[[int, int], None] | None = None) -> IngestResult:
         files = report_files(dropbox)
         result = IngestResult()
-        with ingest_lock(self.store.path), ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        workers = os.cpu_count() or 2
+        with ingest_lock(self.store.path), ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(files), BATCH):
-                batch = list(pool.map(lambda path: examine(path, self.enrolled), files[start:start + BATCH]))
-                self._store_batch(batch, result)
+                paths = files[start:start + BATCH]
+                step = -(-len(paths) // workers)  # one task per worker: less hand-over, same parallelism
+                parts = pool.map(self._examine_all, [paths[i:i + step] for i in range(0, len(paths), step)])
+                self._store_batch([examined for part in parts for examined in part], result)
                 if progress:
                     progress(min(start + BATCH, len(files)), len(files))
             self.store.begin()
@@ -164,6 +167,9 @@ class Ingest:
                                   len(result.quarantined))
             self.store.commit()
         return result
+
+    def _examine_all(self, paths: list[str]) -> list[Examined]:
+        return [examine(path, self.enrolled) for path in paths]
 
     def _store_batch(self, batch: list[Examined], result: IngestResult) -> None:
         accepted: list[tuple[ReportRecord, bytes]] = []

@@ -8,11 +8,15 @@ half. Findings are kept compact: what a table cell needs, the full report stays 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from banwatch.fleet.states import report_state
 from banwatch.report import isoformat
 from banwatch.report_envelope import ReportRejected
+
+_NAME = re.compile(r"^[^\s,]+$")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class ReportRecord:
     source_errors: tuple[str, ...]
     dropped: int
     findings: tuple[dict[str, Any], ...]
+    state: str  # what the report says (`states.report_state`); staleness is added when viewed
+    reason: str
 
 
 def _malformed(what: str) -> ReportRejected:
@@ -53,6 +59,14 @@ def _text(value: Any, what: str, optional: bool = False) -> str | None:
     if not isinstance(value, str) or not value:
         raise _malformed(f"{what} is not a non-empty string")
     return value
+
+
+def _names(value: Any, what: str) -> list[str]:
+    """Group names or exemption ids: plain words (no spaces or commas), as inventories and registers write them."""
+    names = value or []
+    if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.match(n) for n in names):
+        raise _malformed(f"{what} is not a list of names")
+    return names
 
 
 def _count(value: Any, what: str) -> int:
@@ -107,9 +121,7 @@ def _policy_fields(policy: Any) -> tuple[int | None, str | None, str | None, str
     reason = None
     if rejection is not None:
         reason = _text(_mapping(rejection, "policy last_rejection").get("reason"), "policy rejection reason")
-    in_force = policy.get("exemptions") or []
-    if not isinstance(in_force, list) or not all(isinstance(e, str) for e in in_force):
-        raise _malformed("policy exemptions is not a list of exemption ids")
+    in_force = _names(policy.get("exemptions"), "policy exemptions")
     return (version, _text(policy.get("digest"), "policy digest", optional=True),
             _text(policy.get("state"), "policy state", optional=True), reason, in_force)
 
@@ -127,9 +139,7 @@ def _source_errors(errors: Any) -> tuple[str, ...]:
 def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
     """The row of a verified report; ReportRejected (malformed: …) when a field a view needs is wrong."""
     host = _mapping(report.get("host"), "host")
-    groups = host.get("groups") or []
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise _malformed("host groups is not a list of names")
+    groups = _names(host.get("groups"), "host groups")
     agent = _mapping(report.get("agent"), "agent")
     version, digest, state, rejection, in_force = _policy_fields(report.get("policy"))
     findings = report.get("findings")
@@ -139,7 +149,13 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
     summary = _mapping(report.get("summary"), "summary")
     delivery = report.get("delivery")
     dropped = _count(_mapping(delivery, "delivery").get("dropped"), "delivery dropped") if delivery else 0
-    covering = [f["exemption"] for f in compact if f["exemption"]]
+    covering = _names([f["exemption"] for f in compact if f["exemption"]], "finding exemptions")
+    violations, exempt = _count(summary.get("violation"), "summary violation"), _count(summary.get("exempt"),
+                                                                                        "summary exempt")
+    verdict, source_errors = str(_text(summary.get("verdict"), "summary verdict")), _source_errors(
+        report.get("errors", []))
+    state, reason = report_state(violations=violations, verdict=verdict, findings=compact,
+                                 policy_rejection=rejection, source_errors=source_errors, exempt=exempt)
     return ReportRecord(
         report_id=report["report_id"],
         host=str(_text(host.get("name"), "host name")),
@@ -153,10 +169,12 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         policy_state=state,
         policy_rejection=rejection,
         exemptions=tuple(sorted({*in_force, *covering})),
-        verdict=str(_text(summary.get("verdict"), "summary verdict")),
-        violations=_count(summary.get("violation"), "summary violation"),
-        exempt=_count(summary.get("exempt"), "summary exempt"),
-        source_errors=_source_errors(report.get("errors", [])),
+        verdict=verdict,
+        violations=violations,
+        exempt=exempt,
+        source_errors=source_errors,
         dropped=dropped,
         findings=compact,
+        state=state,
+        reason=reason,
     )

@@ -1,4 +1,4 @@
-"""A host's compliance state (DESIGN.md) from its latest report, and the reason, in one place.
+"""A host's compliance state (DESIGN.md), and the reason, decided in this one place.
 
 Precedence, first match wins:
   violation   the latest report found a banned app without cover (even when that report is
@@ -8,19 +8,40 @@ Precedence, first match wins:
   exempt      banned apps found, every one covered by an exemption
   compliant   nothing banned found
   unreported  in the inventory, never heard from
+
+What a report says (`report_state`) is decided once, at ingest, and stored with it; a view
+adds only what depends on the moment it is looked at (`StateJudge`: stale, unreported).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-from banwatch.fleet.store import LatestReport
 from banwatch.policy.effective import parse_time
+from banwatch.report import isoformat
 from banwatch.verdicts import EXEMPT, VIOLATION
 
 COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"
 # The order in which tables and counts list states: most urgent first.
 STATES = (VIOLATION, ERROR, STALE, UNREPORTED, EXEMPT, COMPLIANT)
+
+
+def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, Any]],
+                 policy_rejection: str | None, source_errors: Sequence[str], exempt: int) -> tuple[str, str]:
+    """(state, why) as of the moment the report was made."""
+    if violations or verdict == VIOLATION:
+        apps = sorted({f["app"] for f in findings if f["verdict"] == VIOLATION})
+        return VIOLATION, f"banned app found: {', '.join(apps) or violations}"
+    if policy_rejection:
+        return ERROR, f"rejected a policy: {policy_rejection}"
+    if source_errors:
+        return ERROR, f"source failed: {'; '.join(source_errors)}"
+    if exempt:
+        covers = sorted({f["exemption"] for f in findings if f["verdict"] == EXEMPT and f["exemption"]})
+        return EXEMPT, f"exempt under {', '.join(covers)}"
+    return COMPLIANT, "nothing banned found"
 
 
 def age_text(age: dt.timedelta) -> str:
@@ -31,23 +52,23 @@ def age_text(age: dt.timedelta) -> str:
     return f"{seconds} s"
 
 
-def host_state(latest: LatestReport | None, now: dt.datetime, stale_after: dt.timedelta) -> tuple[str, str]:
-    """(state, why) for a host."""
-    if latest is None:
-        return UNREPORTED, "never reported"
-    age = now - parse_time(latest.generated_at)
-    old = age > stale_after
-    if latest.violations or latest.verdict == VIOLATION:
-        apps = sorted({f["app"] for f in latest.findings if f["verdict"] == VIOLATION})
-        return VIOLATION, f"banned app found: {', '.join(apps) or latest.violations}" + (
-            f" (last report {age_text(age)} ago)" if old else "")
-    if old:
-        return STALE, f"no report for {age_text(age)} (expected within {age_text(stale_after)})"
-    if latest.policy_rejection:
-        return ERROR, f"rejected a policy: {latest.policy_rejection}"
-    if latest.source_errors:
-        return ERROR, f"source failed: {'; '.join(latest.source_errors)}"
-    if latest.exempt:
-        covers = sorted({f["exemption"] for f in latest.findings if f["verdict"] == EXEMPT and f["exemption"]})
-        return EXEMPT, f"exempt under {', '.join(covers)}"
-    return COMPLIANT, "nothing banned found"
+class StateJudge:
+    """Host states as of one moment. Report times are kept canonical (UTC, `Z`), so staleness
+    is one string comparison per host; a time is parsed only to say how old."""
+
+    def __init__(self, now: dt.datetime, stale_after: dt.timedelta) -> None:
+        self.now = now
+        self.stale_after = stale_after
+        self.cutoff = isoformat(now - stale_after)
+
+    def state(self, reported: tuple[str, str, str] | None) -> tuple[str, str]:
+        """(state, why) from the latest report's (state, why, generated_at), or None: never reported."""
+        if reported is None:
+            return UNREPORTED, "never reported"
+        state, reason, generated_at = reported
+        if generated_at >= self.cutoff:
+            return state, reason
+        age = age_text(self.now - parse_time(generated_at))
+        if state == VIOLATION:
+            return state, f"{reason} (last report {age} ago)"
+        return STALE, f"no report for {age} (expected within {age_text(self.stale_after)})"

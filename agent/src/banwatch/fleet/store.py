@@ -14,17 +14,17 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from banwatch.errors import InputError
 from banwatch.fleet.records import ReportRecord
 
 SCHEMA_VERSION = 1
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE reports (
     report_id TEXT PRIMARY KEY,
     host TEXT NOT NULL,
-    groups TEXT NOT NULL,
+    groups TEXT NOT NULL,  -- comma-separated
     generated_at TEXT NOT NULL,
     received_at TEXT NOT NULL,
     content_sha256 TEXT NOT NULL,
@@ -34,13 +34,15 @@ CREATE TABLE reports (
     policy_digest TEXT,
     policy_state TEXT,
     policy_rejection TEXT,
-    exemptions TEXT NOT NULL,
+    exemptions TEXT NOT NULL,  -- comma-separated ids
     verdict TEXT NOT NULL,
     violations INTEGER NOT NULL,
     exempt INTEGER NOT NULL,
     source_errors TEXT NOT NULL,
     dropped INTEGER NOT NULL,
     findings TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
     copies INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX reports_by_host ON reports (host, generated_at);
@@ -67,26 +69,26 @@ CREATE TABLE ingests (
 """
 _REPORT_COLUMNS = ("report_id", "host", "groups", "generated_at", "received_at", "content_sha256", "agent_version",
                    "detection", "policy_version", "policy_digest", "policy_state", "policy_rejection", "exemptions",
-                   "verdict", "violations", "exempt", "source_errors", "dropped", "findings")
-_INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
+                   "verdict", "violations", "exempt", "source_errors", "dropped", "findings", "state", "reason")
+INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
 # The newest report (by generation time, then id, so ties resolve the same way everywhere) wins.
-_UPSERT_LATEST = """
+UPSERT_LATEST = """
 INSERT INTO hosts (host, report_id, generated_at) VALUES (?, ?, ?)
 ON CONFLICT (host) DO UPDATE SET report_id = excluded.report_id, generated_at = excluded.generated_at
 WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)
 """
 _LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version",
                    "policy_digest", "policy_state", "policy_rejection", "exemptions", "verdict", "violations",
-                   "exempt", "source_errors", "dropped", "findings")
+                   "exempt", "source_errors", "dropped", "findings", "state", "reason")
 
 
-@dataclass(frozen=True)
-class LatestReport:
-    """What the views know of a host: its newest report, decoded."""
+class LatestReport(NamedTuple):
+    """What the views know of a host: its newest report. The row exactly as stored (a fleet view
+    reads 100,000 of them); lists are decoded only when asked for, as most hosts have none."""
 
     host: str
-    groups: tuple[str, ...]
+    groups_text: str
     generated_at: str
     agent_version: str
     detection: str | None
@@ -94,13 +96,36 @@ class LatestReport:
     policy_digest: str | None
     policy_state: str | None
     policy_rejection: str | None
-    exemptions: tuple[str, ...]
+    exemptions_text: str
     verdict: str
     violations: int
     exempt: int
-    source_errors: tuple[str, ...]
+    source_errors_json: str
     dropped: int
-    findings: tuple[dict[str, Any], ...]
+    findings_json: str
+    state: str
+    reason: str
+
+    @property
+    def reported(self) -> tuple[str, str, str]:
+        """(state, why, generated_at): what `states.StateJudge` needs."""
+        return self.state, self.reason, self.generated_at
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return _names(self.groups_text)
+
+    @property
+    def exemptions(self) -> tuple[str, ...]:
+        return _names(self.exemptions_text)
+
+    @property
+    def source_errors(self) -> tuple[str, ...]:
+        return _json_list(self.source_errors_json)
+
+    @property
+    def findings(self) -> tuple[dict[str, Any], ...]:
+        return _json_list(self.findings_json)
 
 
 @dataclass(frozen=True)
@@ -112,8 +137,17 @@ class QuarantinedFile:
     sha256: str
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _names(text: str) -> tuple[str, ...]:
+    """Group names and exemption ids are kept comma-separated (`records` refuses commas in them)."""
+    return tuple(text.split(",")) if text else ()
+
+
+def _json_list(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+# One encoder for every row (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class FleetStore:
@@ -138,6 +172,7 @@ class FleetStore:
                                     "point --store at a store 'banwatch fleet ingest' made") from None
 
     def _prepare(self, create: bool) -> None:
+        self.db.execute("PRAGMA mmap_size = 1073741824")  # views read 100,000 rows: map, do not copy
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if create:
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -145,7 +180,7 @@ class FleetStore:
             if version == 0:
                 self.db.execute("BEGIN IMMEDIATE")
                 if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                    for statement in _SCHEMA.split(";"):
+                    for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -186,14 +221,15 @@ class FleetStore:
         return found
 
     def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
-        self.db.executemany(_INSERT_REPORT, [
-            (r.report_id, r.host, _dumps(r.groups), r.generated_at, received_at, r.content_sha256, r.agent_version,
-             r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection, _dumps(r.exemptions),
-             r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped, _dumps(r.findings))
+        self.db.executemany(INSERT_REPORT, [
+            (r.report_id, r.host, ",".join(r.groups), r.generated_at, received_at, r.content_sha256, r.agent_version,
+             r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection, ",".join(r.exemptions),
+             r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped, _dumps(r.findings), r.state,
+             r.reason)
             for r, _ in received])
         self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
                             [(r.report_id, envelope) for r, envelope in received])
-        self.db.executemany(_UPSERT_LATEST, [(r.host, r.report_id, r.generated_at) for r, _ in received])
+        self.db.executemany(UPSERT_LATEST, [(r.host, r.report_id, r.generated_at) for r, _ in received])
 
     def count_copies(self, report_ids: Iterable[str]) -> None:
         """Another copy of reports already stored arrived: noted, never counted as a new report."""
@@ -217,16 +253,7 @@ class FleetStore:
         columns = ", ".join(f"r.{c}" for c in _LATEST_COLUMNS)
         rows = self.db.execute(f"SELECT {columns} FROM hosts h JOIN reports r "  # noqa: S608 - constant names
                                "ON r.report_id = h.report_id ORDER BY h.host").fetchall()
-        loads = json.loads
-        return [LatestReport(host, tuple(loads(groups)), generated_at, agent_version, detection, policy_version,
-                             policy_digest, policy_state, policy_rejection, tuple(loads(exemptions)), verdict,
-                             violations, exempt, tuple(loads(source_errors)), dropped, tuple(loads(findings)))
-                for (host, groups, generated_at, agent_version, detection, policy_version, policy_digest,
-                     policy_state, policy_rejection, exemptions, verdict, violations, exempt, source_errors, dropped,
-                     findings) in rows]
-
-    def report_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM reports").fetchone()[0])
+        return list(map(LatestReport._make, rows))
 
     def quarantined(self) -> list[QuarantinedFile]:
         return [QuarantinedFile(*row) for row in self.db.execute(

@@ -12,17 +12,16 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from banwatch.fleet.states import STATES, UNREPORTED, host_state
+from banwatch.fleet.states import STATES, UNREPORTED, StateJudge
 from banwatch.fleet.store import LatestReport
 from banwatch.inventory import InventoryHost
 from banwatch.policy.model import Exemption, PolicySource
 from banwatch.verdicts import UNDER_REVIEW, VIOLATION
 
 
-@dataclass(frozen=True)
-class FleetHost:
+class FleetHost(NamedTuple):
     name: str
     groups: tuple[str, ...]
     latest: LatestReport | None
@@ -48,8 +47,11 @@ def describe_finding(finding: Mapping[str, Any]) -> str:
 
 # --- status -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class StatusRow:
+def _described(report: LatestReport) -> tuple[str, ...]:
+    return () if report.findings_json == "[]" else tuple(describe_finding(f) for f in report.findings)
+
+
+class StatusRow(NamedTuple):
     host: str
     state: str
     reason: str
@@ -64,21 +66,22 @@ class StatusRow:
     in_inventory: bool
 
     def document(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[StatusRow]:
+    judge = StateJudge(now, stale_after)
     rows = []
     for host in hosts:
-        state, reason = host_state(host.latest, now, stale_after)
         report = host.latest
+        state, reason = judge.state(report.reported if report else None)
         if report is None:
             rows.append(StatusRow(host.name, state, reason, host.groups, None, None, None, None, (), 0, None,
                                   host.in_inventory))
             continue
         rows.append(StatusRow(host.name, state, reason, host.groups, report.agent_version, report.policy_version,
                               report.policy_state, report.generated_at,
-                              tuple(describe_finding(f) for f in report.findings), report.dropped, report.detection,
+                              _described(report), report.dropped, report.detection,
                               host.in_inventory))
     return rows
 
@@ -150,7 +153,8 @@ def exemption_view(source: PolicySource, hosts: list[FleetHost], *, now: dt.date
     """Every exemption with each host it covers, and hosts where an exempted app runs uncovered."""
     today = now.date()
     by_name = {host.name: host for host in hosts}
-    states = {host.name: host_state(host.latest, now, stale_after)[0] for host in hosts}
+    judge = StateJudge(now, stale_after)
+    states = {host.name: judge.state(host.latest.reported if host.latest else None)[0] for host in hosts}
     rows = []
     for exemption in source.exemptions:
         covered = [h for h in hosts if exemption.covers(h.name, frozenset(h.groups))]
