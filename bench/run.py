@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_lab, bench_policy, bench_process_scan
+from bench import bench_fleet, bench_lab, bench_policy, bench_process_scan
 
-BENCHMARKS = [bench_process_scan, bench_lab, bench_policy]
+BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_fleet]
 
 
 def main() -> int:

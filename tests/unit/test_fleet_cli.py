@@ -141,3 +141,16 @@ def test_a_running_lab_provides_the_defaults(tmp_path, monkeypatch):
     (lab / "state.json").write_text(json.dumps({"schema": 1, "mode": "plain", "user": "root", "python": sys.executable,
                                                 "inventory": "inventory/lab/hosts.yml", "endpoints": [endpoint]}))
     assert fleet_defaults().store == "fleet.db" and fleet_defaults().inventory is None
+
+
+def test_only_the_inventorys_devices_count(demo):
+    root, _ = demo
+    inventory = (root / "hosts.yml").read_text() + "    collectors:\n      hosts:\n        collector-01:\n"
+    (root / "hosts.yml").write_text(inventory)
+    rows = json.loads(banwatch(root, "status", "--inventory", "hosts.yml", "--format", "json").stdout)
+    assert "collector-01" not in {row["host"] for row in rows} and len(rows) == 9
+    collectors = json.loads(banwatch(root, "status", "--inventory", "hosts.yml", "--group", "collectors",
+                                     "--format", "json").stdout)
+    assert [row["host"] for row in collectors] == ["collector-01"]
+    wrong = banwatch(root, "status", "--inventory", "hosts.yml", "--group", "printers")
+    assert wrong.returncode == 2 and "no host is in group 'printers'" in wrong.stderr

@@ -20,7 +20,14 @@ from banwatch import render
 from banwatch.atomic import write_atomic
 from banwatch.cli.common import EXIT_FINDINGS, EXIT_OK, print_json
 from banwatch.errors import InputError
-from banwatch.fleet.defaults import EXPIRING_DAYS, STALE_AFTER, FleetDefaults, fleet_defaults, sibling_dirs
+from banwatch.fleet.defaults import (
+    DEVICE_GROUP,
+    EXPIRING_DAYS,
+    STALE_AFTER,
+    FleetDefaults,
+    fleet_defaults,
+    sibling_dirs,
+)
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
@@ -37,7 +44,7 @@ from banwatch.fleet.views import (
     state_counts,
     status_rows,
 )
-from banwatch.inventory import load_inventory
+from banwatch.inventory import InventoryHost, load_inventory
 from banwatch.policy import PolicySource, load_policy_source
 from banwatch.report import isoformat
 
@@ -59,6 +66,9 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
         sub = command(name, help_text, handler)
         sub.add_argument("--inventory", metavar="INV", help="Ansible YAML inventory: its hosts that never "
                          "reported show as unreported (default: the lab's while it runs)")
+        sub.add_argument("--group", default=DEVICE_GROUP, metavar="GROUP",
+                         help="the inventory group of managed devices (default %(default)s; every host when the "
+                         "inventory has no such group)")
         sub.add_argument("--stale-after", type=float, metavar="HOURS", default=STALE_AFTER.total_seconds() / 3600,
                          help="a host whose last report is older is stale (default %(default)g)")
         return sub
@@ -114,13 +124,22 @@ def _stale_after(args: argparse.Namespace) -> dt.timedelta:
 def _hosts(args: argparse.Namespace, defaults: FleetDefaults) -> tuple[list[FleetHost], FleetStore | None]:
     """The fleet's hosts, and the store (None when none exists yet: every host is unreported)."""
     inventory_path = args.inventory or defaults.inventory
-    inventory = load_inventory(inventory_path) if inventory_path else None
+    inventory = _devices(load_inventory(inventory_path), args.group, inventory_path) if inventory_path else None
     store_path = args.store or defaults.store
     if not os.path.exists(store_path) and inventory is not None:
         print(f"note: no fleet store at {store_path} yet: every host is unreported", file=sys.stderr)
         return fleet_hosts([], inventory), None
     store = FleetStore(store_path)
     return fleet_hosts(store.latest(), inventory), store
+
+
+def _devices(hosts: dict[str, InventoryHost], group: str, where: str) -> dict[str, InventoryHost]:
+    """The inventory's devices: the hosts of `group` (collectors and the like are not devices)."""
+    devices = {name: host for name, host in hosts.items() if group in host.groups}
+    if devices or group == DEVICE_GROUP:
+        return devices or hosts
+    raise InputError.single(where, f"no host is in group '{group}'", "give --group one of the inventory's groups: "
+                            + ", ".join(sorted({g for h in hosts.values() for g in h.groups})))
 
 
 def _policy(args: argparse.Namespace, defaults: FleetDefaults) -> PolicySource:

@@ -22,6 +22,8 @@ EXAMPLE_POLICY = os.path.join("inventory", "example", "policy")
 # A host whose last report is older than this is `stale`: agents scan every 10 minutes by
 # default, so a day of silence means the device is off, cut off, or its agent is not running.
 STALE_AFTER = dt.timedelta(hours=24)
+# The inventory group of managed devices, as the playbooks target it (collectors are not devices).
+DEVICE_GROUP = "endpoints"
 # `fleet exemptions` flags exemptions that end within this many days.
 EXPIRING_DAYS = 14
 
