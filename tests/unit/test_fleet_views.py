@@ -58,7 +58,8 @@ def test_every_demo_host_has_its_exact_state(store):
     assert by_host["lab-ep-07"].reason.startswith("rejected a policy: rollback: version 6")
     assert by_host["lab-ep-08"].reason == "source failed: dpkg: dpkg database unreadable"
     assert by_host["lab-ep-04"].reason == "no report for 2 d (expected within 1 d)"
-    assert (by_host["lab-ep-02"].agent_version, by_host["lab-ep-02"].policy_version) == ("0.1.0", 7)
+    assert (by_host["lab-ep-02"].agent_version, by_host["lab-ep-02"].policy_version,
+            by_host["lab-ep-02"].policy_state) == ("0.1.0", 7, "valid")
     assert state_counts(rows) == {"violation": 3, "error": 2, "stale": 1, "unreported": 1, "exempt": 1,
                                   "compliant": 1}
 

@@ -141,7 +141,7 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
     host = _mapping(report.get("host"), "host")
     groups = _names(host.get("groups"), "host groups")
     agent = _mapping(report.get("agent"), "agent")
-    version, digest, state, rejection, in_force = _policy_fields(report.get("policy"))
+    version, digest, policy_state, rejection, in_force = _policy_fields(report.get("policy"))
     findings = report.get("findings")
     if not isinstance(findings, list):
         raise _malformed("findings is not a list")
@@ -166,7 +166,7 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         detection=_text(agent.get("detection"), "agent detection", optional=True),
         policy_version=version,
         policy_digest=digest,
-        policy_state=state,
+        policy_state=policy_state,
         policy_rejection=rejection,
         exemptions=tuple(sorted({*in_force, *covering})),
         verdict=verdict,

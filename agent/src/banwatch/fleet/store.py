@@ -78,9 +78,8 @@ INSERT INTO hosts (host, report_id, generated_at) VALUES (?, ?, ?)
 ON CONFLICT (host) DO UPDATE SET report_id = excluded.report_id, generated_at = excluded.generated_at
 WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)
 """
-_LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version",
-                   "policy_digest", "policy_state", "policy_rejection", "exemptions", "verdict", "violations",
-                   "exempt", "source_errors", "dropped", "findings", "state", "reason")
+_LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version", "policy_state",
+                   "policy_rejection", "exemptions", "dropped", "findings", "state", "reason")
 
 
 class LatestReport(NamedTuple):
@@ -93,17 +92,12 @@ class LatestReport(NamedTuple):
     agent_version: str
     detection: str | None
     policy_version: int | None
-    policy_digest: str | None
     policy_state: str | None
     policy_rejection: str | None
     exemptions_text: str
-    verdict: str
-    violations: int
-    exempt: int
-    source_errors_json: str
     dropped: int
     findings_json: str
-    state: str
+    state: str  # what the report states; the view adds staleness (`states.StateJudge`)
     reason: str
 
     @property
@@ -118,10 +112,6 @@ class LatestReport(NamedTuple):
     @property
     def exemptions(self) -> tuple[str, ...]:
         return _names(self.exemptions_text)
-
-    @property
-    def source_errors(self) -> tuple[str, ...]:
-        return _json_list(self.source_errors_json)
 
     @property
     def findings(self) -> tuple[dict[str, Any], ...]:
