@@ -184,3 +184,14 @@ def test_a_file_that_is_no_store_is_refused(tmp_path):
     path.write_text("this is not SQLite" * 100)
     with pytest.raises(InputError, match="not a usable fleet store"):
         FleetStore(str(path))
+
+
+def test_worker_processes_store_the_same_as_in_process(fleet):
+    """Large ingests check files in forked workers; force that path on the demo fleet."""
+    expected = bad_files(fleet)
+    with FleetStore(str(fleet.root / "fleet.db"), create=True) as store:
+        result = Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW, parallel_from=1).run(
+            str(fleet.dropbox))
+    assert result.new == 9 and {os.path.basename(q.file) for q in result.quarantined} == expected.keys()
+    assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
+    assert os.listdir(fleet.dropbox) == []

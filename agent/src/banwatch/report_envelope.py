@@ -84,7 +84,7 @@ def open_signed_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) ->
     if key is None:
         raise ReportRejected(f"unknown device: no key is enrolled for host {host!r}")
     try:
-        signing.verify_envelope(envelope, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key})
+        signing.verify_envelope(envelope, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key}, payload=payload)
     except signing.VerificationError as exc:
         raise ReportRejected(f"not signed by {host}'s enrolled key: {exc}") from None
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:

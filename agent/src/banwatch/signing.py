@@ -159,11 +159,13 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
 
 
 def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
-                    threshold: int = 1) -> bytes:
-    """`verify` for an envelope already parsed (by `parse_envelope`), so a reader parses it once."""
+                    threshold: int = 1, payload: bytes | None = None) -> bytes:
+    """`verify` for an envelope already parsed (by `parse_envelope`), so a reader parses it once;
+    `payload`: the envelope's payload when the reader has decoded it already."""
     if envelope["payloadType"] != payload_type:
         raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
-    payload = decode_base64(envelope["payload"], "payload")
+    if payload is None:
+        payload = decode_base64(envelope["payload"], "payload")
     signatures = envelope["signatures"]
     if not isinstance(signatures, list) or not signatures:
         raise VerificationError("missing signature: the envelope carries none")

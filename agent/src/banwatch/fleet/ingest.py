@@ -1,8 +1,8 @@
 """Drop box → fleet store: verify every report, store it once, quarantine what must not count.
 
-Files are examined in batches on a thread pool (signature checks release the GIL), then each
-batch is stored in one transaction. Only after that transaction has committed are its files
-moved out of the drop box: accepted ones to the archive, refused ones to the quarantine. A
+Files are examined in batches (on worker processes for large ingests, see `examine`), each
+batch stored in one transaction while the next is examined. Only after that transaction has
+committed are its files moved out of the drop box: accepted ones to the archive, refused ones to the quarantine. A
 crash between the commit and the moves leaves files that the next run finds already stored
 (same report id, same content): they are counted as copies, never as new reports.
 
@@ -20,37 +20,24 @@ import fcntl
 import hashlib
 import os
 import shutil
-import stat
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from banwatch.errors import InputError
 from banwatch.fleet.defaults import sibling_dirs
-from banwatch.fleet.records import ReportRecord, report_record
+from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
+from banwatch.fleet.records import ReportRecord
 from banwatch.fleet.store import FleetStore, QuarantinedFile
 from banwatch.report import isoformat
 from banwatch.report_envelope import (
-    MAX_REPORT_BYTES,
     REPORT_FILE_SUFFIX,
     ReportRejected,
     claimed_host,
-    open_signed_report,
 )
 
 BATCH = 1000
-
-
-@dataclass(frozen=True)
-class Examined:
-    """One drop-box file after its checks: a record to store, or the reason it is refused."""
-
-    path: str
-    data: bytes
-    record: ReportRecord | None = None
-    rejection: str | None = None
 
 
 @dataclass
@@ -59,9 +46,6 @@ class IngestResult:
     copies: int = 0
     quarantined: list[QuarantinedFile] = field(default_factory=list)
 
-    @property
-    def examined(self) -> int:
-        return self.new + self.copies + len(self.quarantined)
 
 
 def report_files(dropbox: str) -> list[str]:
@@ -74,31 +58,6 @@ def report_files(dropbox: str) -> list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         found += [os.path.join(folder, n) for n in names if n.endswith(REPORT_FILE_SUFFIX) and not n.startswith(".")]
     return sorted(found, key=lambda path: (os.path.basename(path), path))
-
-
-def read_report_file(path: str) -> bytes:
-    """The file's bytes, if it is a regular file (never a link a device planted) of sane size."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ReportRejected("not a regular file: a symbolic link") from None
-        raise ReportRejected(f"unreadable: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ReportRejected("not a regular file")
-        return handle.read(MAX_REPORT_BYTES + 1)
-
-
-def examine(path: str, enrolled: Mapping[str, Ed25519PublicKey]) -> Examined:
-    data = b""
-    try:
-        data = read_report_file(path)
-        opened = open_signed_report(data, enrolled)
-        record = report_record(opened.report, hashlib.sha256(opened.payload).hexdigest())
-    except ReportRejected as exc:
-        return Examined(path, data, rejection=str(exc))
-    return Examined(path, data, record=record)
 
 
 def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
@@ -144,8 +103,10 @@ class Ingest:
     """One ingest run of a drop box into a store."""
 
     def __init__(self, store: FleetStore, enrolled: Mapping[str, Ed25519PublicKey], *,
-                 now: Callable[[], dt.datetime] | None = None) -> None:
+                 now: Callable[[], dt.datetime] | None = None, parallel_from: int = PARALLEL_FROM) -> None:
+        """`parallel_from`: from how many files on, reports are checked in worker processes."""
         self.store = store
+        self.parallel_from = parallel_from
         self.enrolled = enrolled
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
         self.quarantine_dir, self.archive_dir = sibling_dirs(store.path)
@@ -153,13 +114,13 @@ class Ingest:
     def run(self, dropbox: str, progress: Callable[[int, int], None] | None = None) -> IngestResult:
         files = report_files(dropbox)
         result = IngestResult()
-        workers = os.cpu_count() or 2
-        with ingest_lock(self.store.path), ThreadPoolExecutor(max_workers=workers) as pool:
+        with ingest_lock(self.store.path), Examiner(files, self.enrolled, self.parallel_from) as examiner:
+            # The next batch is examined while this one is stored.
+            upcoming = examiner.submit(0, min(BATCH, len(files)))
             for start in range(0, len(files), BATCH):
-                paths = files[start:start + BATCH]
-                step = -(-len(paths) // workers)  # one task per worker: less hand-over, same parallelism
-                parts = pool.map(self._examine_all, [paths[i:i + step] for i in range(0, len(paths), step)])
-                self._store_batch([examined for part in parts for examined in part], result)
+                examined = upcoming()
+                upcoming = examiner.submit(start + BATCH, min(start + 2 * BATCH, len(files)))
+                self._store_batch(examined, result)
                 if progress:
                     progress(min(start + BATCH, len(files)), len(files))
             self.store.begin()
@@ -167,9 +128,6 @@ class Ingest:
                                   len(result.quarantined))
             self.store.commit()
         return result
-
-    def _examine_all(self, paths: list[str]) -> list[Examined]:
-        return [examine(path, self.enrolled) for path in paths]
 
     def _store_batch(self, batch: list[Examined], result: IngestResult) -> None:
         accepted: list[tuple[ReportRecord, bytes]] = []
