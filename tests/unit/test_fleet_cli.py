@@ -18,7 +18,7 @@ from banwatch.fleet.defaults import fleet_defaults
 from banwatch.lab import procs
 from banwatch.policy import load_policy_source
 from tests.conftest import example_documents
-from tests.fleet_reports import DEMO_STATES, demo_fleet
+from tests.fleet_reports import DEMO_STATES, Fleet, demo_fleet
 
 
 def banwatch(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -154,3 +154,15 @@ def test_only_the_inventorys_devices_count(demo):
     assert [row["host"] for row in collectors] == ["collector-01"]
     wrong = banwatch(root, "status", "--inventory", "hosts.yml", "--group", "printers")
     assert wrong.returncode == 2 and "no host is in group 'printers'" in wrong.stderr
+
+
+def test_a_device_cannot_drive_the_admins_terminal(demo):
+    """Escape sequences in a report (here a rejection reason) reach the table as harmless spaces."""
+    root, policy = demo
+    fleet = Fleet(root / "evil", load_policy_source(policy, dt.datetime.now(dt.timezone.utc).date()),
+                  {"lab-ep-66": ["general"]})
+    fleet.drop(fleet.report("lab-ep-66", dt.datetime.now(dt.timezone.utc), rejection="bad\x1b]0;pwned\x07\nlines"))
+    assert banwatch(root, "ingest", "--from", "evil/dropbox", "--enrolled", "evil/enrolled").returncode == 0
+    table = banwatch(root, "status")
+    assert "\x1b" not in table.stdout and "\x07" not in table.stdout
+    assert "rejected a policy: bad ]0;pwned lines" in table.stdout

@@ -11,7 +11,8 @@ def _cell(value: object) -> str:
     text = "-" if value is None or value == "" else str(value)
     if len(text) <= MAX_CELL and text.isprintable() and "  " not in text and text.strip(" ") == text:
         return text  # already one clean line: the common case, kept cheap for 100,000-row tables
-    text = " ".join(text.split())
+    # Control characters (escape sequences in a device's report, say) never reach the terminal.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 

@@ -46,7 +46,8 @@ CREATE TABLE reports (
     copies INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX reports_by_host ON reports (host, generated_at);
-CREATE TABLE envelopes (report_id TEXT PRIMARY KEY, envelope BLOB NOT NULL) WITHOUT ROWID;
+-- A rowid table: each large envelope is appended, only the small report-id index takes random inserts.
+CREATE TABLE envelopes (report_id TEXT NOT NULL UNIQUE, envelope BLOB NOT NULL);
 CREATE TABLE hosts (host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE quarantine (
     id INTEGER PRIMARY KEY,
@@ -167,6 +168,7 @@ class FleetStore:
         if create:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
+            self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: the indexes of a large store stay in memory
             if version == 0:
                 self.db.execute("BEGIN IMMEDIATE")
                 if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:

@@ -29,12 +29,15 @@ class FleetHost(NamedTuple):
 
 
 def fleet_hosts(latest: Iterable[LatestReport], inventory: Mapping[str, InventoryHost] | None) -> list[FleetHost]:
-    """Inventory hosts (with the inventory's groups) and reporting hosts, by name."""
+    """Inventory hosts (with the inventory's groups) and reporting hosts, by name (the store
+    gives its reports by host name already)."""
+    if inventory is None:
+        return [FleetHost(report.host, report.groups, report, True) for report in latest]
     reported = {report.host: report for report in latest}
     hosts = [FleetHost(name, tuple(sorted(host.groups)), reported.get(name), True)
-             for name, host in (inventory or {}).items()]
-    hosts += [FleetHost(name, report.groups, report, inventory is None)
-              for name, report in reported.items() if inventory is None or name not in inventory]
+             for name, host in inventory.items()]
+    hosts += [FleetHost(name, report.groups, report, False) for name, report in reported.items()
+              if name not in inventory]
     return sorted(hosts, key=lambda host: host.name)
 
 
