@@ -59,7 +59,8 @@ class Fleet:
 
     def report(self, host: str, generated_at: dt.datetime, observations: Sequence[Observation] = (),
                *, policy_version: int = POLICY_VERSION, agent_version: str = "0.1.0",
-               rejection: str | None = None, failed_source: str | None = None) -> dict[str, Any]:
+               rejection: str | None = None, failed_source: str | None = None, dropped: int = 0,
+               detection: str | None = None) -> dict[str, Any]:
         """What the agent on `host` reports after a scan that saw `observations`."""
         identity = HostIdentity(host, self.groups[host])
         payload = effective_payload(self.source, InventoryHost(host, set(self.groups[host])), version=policy_version,
@@ -81,6 +82,10 @@ class Fleet:
             info["last_rejection"] = {"at": isoformat(generated_at), "file": "/tmp/policy.json", "reason": rejection}
         report = build_report(identity, verdicts=verdicts, results=results, policy=info, generated_at=generated_at)
         report["agent"]["version"] = agent_version
+        if detection:
+            report["agent"]["detection"] = detection  # what the daemon adds
+        if dropped:
+            report["delivery"] = {"dropped": dropped}  # what a full spool adds
         return report
 
     def drop(self, report: dict[str, Any], *, signer: str | None = None, name: str | None = None) -> Path:

@@ -145,3 +145,14 @@ def test_agent_rollout_is_exact_so_a_rollback_counts(store):
     assert {row.status for row in rollout_rows(hosts, agent_version="0.1.0") if row.host != "lab-ep-09"} == {HAS}
     older = rollout_rows(hosts, agent_version="0.0.9")
     assert {row.status for row in older} == {NOT_YET, "unreported"}
+
+
+def test_dropped_reports_and_detection_are_shown(tmp_path, source):
+    fleet = Fleet(tmp_path / "spool", source, {"lab-ep-20": ["general"]})
+    fleet.drop(fleet.report("lab-ep-20", NOW, dropped=3, detection="polling"))
+    with FleetStore(str(tmp_path / "spool" / "fleet.db"), create=True) as store:
+        Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+        (row,) = status_rows(fleet_hosts(store.latest(), None), NOW, DAY)
+    assert (row.state, row.dropped_reports, row.detection) == ("compliant", 3, "polling")
+    assert row.agent_text() == "0.1.0 (polling)" and row.policy_text() == "v7"
+    assert row.detail_lines() == ["nothing banned found", "3 earlier report(s) dropped by the device's full spool"]

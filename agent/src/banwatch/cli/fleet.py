@@ -32,7 +32,7 @@ from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.progress import Progress
-from banwatch.fleet.states import EXEMPT, VIOLATION
+from banwatch.fleet.states import VIOLATION
 from banwatch.fleet.store import FleetStore
 from banwatch.fleet.views import (
     HAS,
@@ -193,23 +193,13 @@ def run_ingest(args: argparse.Namespace) -> int:
 STATUS_HEADERS = ("host", "state", "agent", "policy", "last report", "findings / why")
 
 
-def _detail(row: Any) -> str:
-    text = "; ".join(row.findings) if row.state in (VIOLATION, EXEMPT) and row.findings else row.reason
-    return text + (f" [{row.dropped_reports} report(s) dropped by a full spool]" if row.dropped_reports else "")
-
-
-def _policy_cell(row: Any) -> str | None:
-    if row.policy_version is None:
-        return None
-    return f"v{row.policy_version}" + (f" {row.policy_state}" if row.policy_state not in (None, "valid") else "")
-
-
 def run_status(args: argparse.Namespace) -> int:
     defaults = fleet_defaults()
     hosts, store = _hosts(args, defaults)
     rows = status_rows(hosts, _now(), _stale_after(args))
     _emit(args.format, lambda: [r.document() for r in rows], STATUS_HEADERS,
-          lambda: [(r.host, r.state, r.agent_version, _policy_cell(r), r.last_report, _detail(r)) for r in rows])
+          lambda: [(r.host, r.state, r.agent_text(), r.policy_text(), r.last_report, "; ".join(r.detail_lines()))
+                   for r in rows])
     if args.format == "table":
         counts = ", ".join(f"{n} {state}" for state, n in state_counts(rows).items() if n)
         print(f"\n{len(rows)} hosts: {counts or 'none'}")

@@ -44,13 +44,8 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
 
 
 def _status_cells(row: StatusRow) -> list[str]:
-    detail = "<br>".join(_e(f) for f in row.findings) if row.findings else _e(row.reason)
-    if row.dropped_reports:
-        detail += f'<br><span class="muted">{row.dropped_reports} earlier report(s) dropped by a full spool</span>'
-    policy = "-" if row.policy_version is None else f"v{row.policy_version}" + (
-        f" ({row.policy_state})" if row.policy_state and row.policy_state != "valid" else "")
-    return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(row.agent_version), _e(policy),
-            _e(row.last_report), detail]
+    return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(row.agent_text()), _e(row.policy_text()),
+            _e(row.last_report), "<br>".join(_e(line) for line in row.detail_lines())]
 
 
 def _exemption_rows(rows: Sequence[ExemptionRow]) -> list[list[str]]:

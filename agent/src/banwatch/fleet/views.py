@@ -18,7 +18,7 @@ from banwatch.fleet.states import STATES, UNREPORTED, StateJudge
 from banwatch.fleet.store import LatestReport
 from banwatch.inventory import InventoryHost
 from banwatch.policy.model import Exemption, PolicySource
-from banwatch.verdicts import UNDER_REVIEW, VIOLATION
+from banwatch.verdicts import EXEMPT, UNDER_REVIEW, VIOLATION
 
 
 class FleetHost(NamedTuple):
@@ -70,6 +70,25 @@ class StatusRow(NamedTuple):
 
     def document(self) -> dict[str, Any]:
         return self._asdict()
+
+    def agent_text(self) -> str | None:
+        """`0.1.0`, or `0.1.0 (polling)` when the device says how it detects."""
+        if self.agent_version is None or self.detection is None:
+            return self.agent_version
+        return f"{self.agent_version} ({self.detection})"
+
+    def policy_text(self) -> str | None:
+        """`v7`, or `v7 expired` when the device runs on an expired policy."""
+        if self.policy_version is None:
+            return None
+        return f"v{self.policy_version}" + (f" {self.policy_state}" if self.policy_state not in (None, "valid") else "")
+
+    def detail_lines(self) -> list[str]:
+        """The findings of a violation or an exemption, else why the host is in its state."""
+        lines = list(self.findings) if self.state in (VIOLATION, EXEMPT) and self.findings else [self.reason]
+        if self.dropped_reports:
+            lines.append(f"{self.dropped_reports} earlier report(s) dropped by the device's full spool")
+        return lines
 
 
 def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[StatusRow]:
