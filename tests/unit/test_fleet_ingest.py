@@ -195,3 +195,14 @@ def test_worker_processes_store_the_same_as_in_process(fleet):
     assert result.new == 9 and {os.path.basename(q.file) for q in result.quarantined} == expected.keys()
     assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
     assert os.listdir(fleet.dropbox) == []
+
+
+def test_archived_files_are_named_by_their_verified_id(fleet):
+    """A device naming its upload like another's report never overwrites that one in the archive."""
+    ingest(fleet)
+    taken = archived(fleet)[0]
+    mine = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=1))
+    fleet.drop(mine, name=taken)
+    assert ingest(fleet).new == 1
+    assert len(archived(fleet)) == 10 and taken in archived(fleet)
+    assert any(mine["report_id"] in name for name in archived(fleet))

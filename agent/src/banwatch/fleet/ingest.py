@@ -31,11 +31,7 @@ from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
 from banwatch.fleet.records import ReportRecord
 from banwatch.fleet.store import FleetStore, QuarantinedFile
 from banwatch.report import isoformat
-from banwatch.report_envelope import (
-    REPORT_FILE_SUFFIX,
-    ReportRejected,
-    claimed_host,
-)
+from banwatch.report_envelope import REPORT_FILE_SUFFIX, ReportRejected, claimed_host, report_file_name
 
 BATCH = 1000
 
@@ -171,7 +167,9 @@ class Ingest:
             os.makedirs(self.quarantine_dir, mode=0o750, exist_ok=True)
         quarantined = {q.file: q.stored_as for q in refused}
         for examined in batch:
-            if examined.path in quarantined:
+            if examined.path in quarantined or examined.record is None:
                 _move(examined.path, self.quarantine_dir, quarantined[examined.path])
-            else:
-                _move(examined.path, day_folder, os.path.basename(examined.path))
+            else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
+                record = examined.record
+                _move(examined.path, day_folder,
+                      report_file_name({"generated_at": record.generated_at, "report_id": record.report_id}))
