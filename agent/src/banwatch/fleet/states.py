@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from banwatch.policy.effective import parse_time
 from banwatch.report import isoformat
@@ -26,6 +26,14 @@ from banwatch.verdicts import EXEMPT, VIOLATION
 COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"
 # The order in which tables and counts list states: most urgent first.
 STATES = (VIOLATION, ERROR, STALE, UNREPORTED, EXEMPT, COMPLIANT)
+
+
+class Reported(Protocol):
+    """What a view knows of a host's latest report, as far as its state goes."""
+
+    state: str  # as `report_state` decided it at ingest
+    reason: str
+    generated_at: str  # canonical UTC, `Z`
 
 
 def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, Any]],
@@ -61,11 +69,11 @@ class StateJudge:
         self.stale_after = stale_after
         self.cutoff = isoformat(now - stale_after)
 
-    def state(self, reported: tuple[str, str, str] | None) -> tuple[str, str]:
-        """(state, why) from the latest report's (state, why, generated_at), or None: never reported."""
-        if reported is None:
+    def state(self, latest: Reported | None) -> tuple[str, str]:
+        """(state, why) from a host's latest report, or None: never reported."""
+        if latest is None:
             return UNREPORTED, "never reported"
-        state, reason, generated_at = reported
+        state, reason, generated_at = latest.state, latest.reason, latest.generated_at
         if generated_at >= self.cutoff:
             return state, reason
         age = age_text(self.now - parse_time(generated_at))

@@ -102,11 +102,6 @@ class LatestReport(NamedTuple):
     reason: str
 
     @property
-    def reported(self) -> tuple[str, str, str]:
-        """(state, why, generated_at): what `states.StateJudge` needs."""
-        return self.state, self.reason, self.generated_at
-
-    @property
     def groups(self) -> tuple[str, ...]:
         return _names(self.groups_text)
 

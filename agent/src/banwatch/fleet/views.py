@@ -85,6 +85,8 @@ class StatusRow(NamedTuple):
 
     def detail_lines(self) -> list[str]:
         """The findings of a violation or an exemption, else why the host is in its state."""
+        if not self.findings and not self.dropped_reports:
+            return [self.reason]  # most hosts: kept cheap
         lines = list(self.findings) if self.state in (VIOLATION, EXEMPT) and self.findings else [self.reason]
         if self.dropped_reports:
             lines.append(f"{self.dropped_reports} earlier report(s) dropped by the device's full spool")
@@ -96,7 +98,7 @@ def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.ti
     rows = []
     for host in hosts:
         report = host.latest
-        state, reason = judge.state(report.reported if report else None)
+        state, reason = judge.state(report)
         if report is None:
             rows.append(StatusRow(host.name, state, reason, host.groups, None, None, None, None, (), 0, None,
                                   host.in_inventory))
@@ -176,7 +178,7 @@ def exemption_view(source: PolicySource, hosts: list[FleetHost], *, now: dt.date
     today = now.date()
     by_name = {host.name: host for host in hosts}
     judge = StateJudge(now, stale_after)
-    states = {host.name: judge.state(host.latest.reported if host.latest else None)[0] for host in hosts}
+    states = {host.name: judge.state(host.latest)[0] for host in hosts}
     rows = []
     for exemption in source.exemptions:
         covered = [h for h in hosts if exemption.covers(h.name, frozenset(h.groups))]
