@@ -68,10 +68,12 @@ def examine(path: str, enrolled: Mapping[str, Ed25519PublicKey]) -> Examined:
 
 def _worker(files: list[str], enrolled: Mapping[str, Ed25519PublicKey], channel: Connection) -> None:
     """A forked checker: receives (batch, part, start, end) ranges of `files`, sends back (batch,
-    part, examined); stops at None. Only indices cross the pipe one way, so it never fills up."""
-    while (task := channel.recv()) is not None:
-        batch, part, start, end = task
-        channel.send((batch, part, [examine(path, enrolled) for path in files[start:end]]))
+    part, examined); stops at None, or when the ingest is gone. Only indices cross the pipe one
+    way, so it never fills up."""
+    with contextlib.suppress(EOFError, BrokenPipeError):
+        while (task := channel.recv()) is not None:
+            batch, part, start, end = task
+            channel.send((batch, part, [examine(path, enrolled) for path in files[start:end]]))
 
 
 class Examiner:
