@@ -66,10 +66,14 @@ def examine(path: str, enrolled: Mapping[str, Ed25519PublicKey]) -> Examined:
     return Examined(path, data, record=record)
 
 
-def _worker(files: list[str], enrolled: Mapping[str, Ed25519PublicKey], channel: Connection) -> None:
+def _worker(files: list[str], enrolled: Mapping[str, Ed25519PublicKey], channel: Connection,
+            inherited: list[Connection]) -> None:
     """A forked checker: receives (batch, part, start, end) ranges of `files`, sends back (batch,
     part, examined); stops at None, or when the ingest is gone. Only indices cross the pipe one
-    way, so it never fills up."""
+    way, so it never fills up. It first closes the ingest's ends of the pipes it inherited: then,
+    should the ingest die (even by SIGKILL), the pipe reports end of file and the worker ends."""
+    for connection in inherited:
+        connection.close()
     with contextlib.suppress(EOFError, BrokenPipeError):
         while (task := channel.recv()) is not None:
             batch, part, start, end = task
@@ -95,7 +99,8 @@ class Examiner:
             context = multiprocessing.get_context("fork")  # the workers inherit files and keys as they are
             for _ in range(workers):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_worker, args=(files, enrolled, theirs), daemon=True)
+                process = context.Process(target=_worker, args=(files, enrolled, theirs, [*self.channels, ours]),
+                                          daemon=True)
                 process.start()
                 theirs.close()
                 self.channels.append(ours)

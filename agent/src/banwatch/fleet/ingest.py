@@ -110,7 +110,9 @@ class Ingest:
     def run(self, dropbox: str, progress: Callable[[int, int], None] | None = None) -> IngestResult:
         files = report_files(dropbox)
         result = IngestResult()
-        with ingest_lock(self.store.path), Examiner(files, self.enrolled, self.parallel_from) as examiner:
+        # Workers are forked before the lock is taken, so they never hold it (a lock outliving a
+        # killed ingest would stop the next one).
+        with Examiner(files, self.enrolled, self.parallel_from) as examiner, ingest_lock(self.store.path):
             # The next batch is examined while this one is stored.
             upcoming = examiner.submit(0, min(BATCH, len(files)))
             for start in range(0, len(files), BATCH):
