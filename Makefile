@@ -11,6 +11,8 @@ WHEELS_STAMP := $(WHEELS)/.complete
 POLICY := inventory/example/policy
 # Debian packages the lab and the tests need; installed when missing (root, or sudo).
 SYSTEM_PACKAGES := openssh-server python3-apt
+# The fleet report's test renders it in headless Chromium.
+SYSTEM_PACKAGES += chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup system demo test unit integration lint bench clean
@@ -55,17 +57,23 @@ demo: setup
 	@$(LAB) run lab-ep-05 --dir $(LAB_DIR) --as TikTok -- sleep infinity >/dev/null
 	@$(LAB) run lab-ep-06 --dir $(LAB_DIR) --as "TikTok LIVE Studio" -- sleep infinity >/dev/null
 	@$(LAB) install-package lab-ep-03 tiktok-desktop 2.1.0 --dir $(LAB_DIR)
-	@rm -rf $(LAB_DIR)/reports
+	@rm -rf $(LAB_DIR)/reports $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-quarantine
 	@echo
 	@echo "== scanning every endpoint through Ansible"
 	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/scan.yml -e banwatch_scan_report_dir=$(CURDIR)/$(LAB_DIR)/reports
 	@echo "== result"
 	@$(BIN)/banwatch reports $(LAB_DIR)/reports; [ $$? -le 1 ]
 	@echo
+	@echo "== the fleet view (store, inventory and drop box: the lab's)"
+	@if [ -d $(LAB_DIR)/dropbox ]; then $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]; fi
+	@$(BIN)/banwatch fleet status; [ $$? -le 1 ]
+	@$(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
+	@echo
 	@echo "Next: the lab stays up for you to explore."
 	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
 	@echo "  $(BIN)/ansible -i $(LAB_INVENTORY) endpoints -m ansible.builtin.ping"
 	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another, then run the playbook again"
+	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 
 test: setup lint

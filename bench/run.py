@@ -7,9 +7,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_agent, bench_lab, bench_playbooks, bench_policy, bench_process_scan, bench_reporting
+from bench import (
+    bench_agent,
+    bench_fleet,
+    bench_lab,
+    bench_playbooks,
+    bench_policy,
+    bench_process_scan,
+    bench_reporting,
+)
 
-BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_playbooks]
+BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_fleet, bench_playbooks]
 
 
 def main() -> int:

@@ -198,6 +198,7 @@ class PolicyStore:
             source = PolicySource(source.directory, source.apps, (), 0, frozenset(), frozenset(), source.digest)
             info["note"] = (f"policy expired at {payload['expires_at']} without a replacement: the ban list stays "
                             "in force, its exemptions are no longer honoured")
+        info["exemptions"] = [exemption.id for exemption in source.exemptions]  # what the fleet view calls applied
         rejection = self.state().get("last_rejection")
         if rejection:
             info["last_rejection"] = rejection

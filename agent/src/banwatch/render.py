@@ -9,14 +9,26 @@ MAX_CELL = 60
 
 def _cell(value: object) -> str:
     text = "-" if value is None or value == "" else str(value)
-    text = " ".join(text.split())
+    # Control characters (escape sequences in a device's report, say) never reach the terminal.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
+def _column(values: Sequence[object]) -> list[str]:
+    """One column's cells. Checked as a whole first: when every cell is already one clean,
+    short line (the common case), nothing is done per cell, which keeps 100,000-row tables fast."""
+    texts = ["-" if value is None or value == "" else str(value) for value in values]
+    joined = "|".join(texts)
+    if (joined.isprintable() and "  " not in joined and " |" not in joined and "| " not in joined
+            and joined.strip(" ") == joined and max(map(len, texts), default=0) <= MAX_CELL):
+        return texts
+    return [_cell(text) for text in texts]
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    columns = [_column(column) for column in zip(*rows)] if rows else [[] for _ in headers]
+    widths = [max(len(h), *map(len, column)) if column else len(h) for h, column in zip(headers, columns)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format  # one format per table: fast over many rows
+    lines = [line(*(h.upper() for h in headers)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += [line(*row).rstrip() for row in zip(*columns)]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -42,34 +43,52 @@ def seal_report(report: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
     return signing.canonical_json(envelope) + b"\n"
 
 
-def claimed_host(data: bytes) -> str:
-    """The inventory name a sealed report says it comes from, before anything is verified."""
+@dataclass(frozen=True)
+class OpenedReport:
+    """A verified report, with the exact bytes that were signed (their digest identifies the content)."""
+
+    report: dict[str, Any]
+    payload: bytes
+
+
+def _unverified(data: bytes) -> tuple[dict[str, Any], bytes, dict[str, Any], str]:
+    """(envelope, payload bytes, report, claimed host name), each parsed once, nothing verified."""
     try:
-        envelope = json.loads(data)
-        payload = json.loads(signing.decode_base64(envelope["payload"], "payload"))
-        name = payload["host"]["name"]
+        envelope = signing.parse_envelope(data)
+        payload = signing.decode_base64(envelope["payload"], "payload")
+        report = json.loads(payload)
+        name = report["host"]["name"]
     except (ValueError, KeyError, TypeError, signing.VerificationError):
         raise ReportRejected("malformed: not a signed banwatch report") from None
     if not isinstance(name, str) or not name:
         raise ReportRejected("malformed: the report names no host")
-    return name
+    return envelope, payload, report, name
+
+
+def claimed_host(data: bytes) -> str:
+    """The inventory name a sealed report says it comes from, before anything is verified."""
+    return _unverified(data)[3]
 
 
 def open_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
     """The report inside `data`, verified against the key enrolled for the host it claims."""
+    return open_signed_report(data, enrolled).report
+
+
+def open_signed_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> OpenedReport:
+    """`open_report`, keeping the signed bytes."""
     if len(data) > MAX_REPORT_BYTES:
         raise ReportRejected(f"oversized: {len(data)} bytes, the limit is {MAX_REPORT_BYTES}")
-    host = claimed_host(data)
+    envelope, payload, report, host = _unverified(data)
     key = enrolled.get(host)
     if key is None:
         raise ReportRejected(f"unknown device: no key is enrolled for host {host!r}")
     try:
-        payload = signing.verify(data, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key})
+        signing.verify_envelope(envelope, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key}, payload=payload)
     except signing.VerificationError as exc:
         raise ReportRejected(f"not signed by {host}'s enrolled key: {exc}") from None
-    report = json.loads(payload)
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
         raise ReportRejected(f"malformed: not a {REPORT_SCHEMA} document")
     if not isinstance(report.get("report_id"), str) or not _REPORT_ID.match(report["report_id"]):
         raise ReportRejected("malformed: the report id is not a UUID")
-    return report
+    return OpenedReport(report, payload)

@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
@@ -139,9 +140,8 @@ def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -
     }
 
 
-def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
-           threshold: int = 1) -> bytes:
-    """The payload, once `threshold` signatures by trusted keys check out; else VerificationError."""
+def parse_envelope(envelope_data: bytes) -> dict[str, Any]:
+    """The envelope's fields, checked for shape only (nothing is verified yet)."""
     try:
         envelope = json.loads(envelope_data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -149,9 +149,23 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
     if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
         found = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
         raise VerificationError(f"not a signed envelope: expected fields {sorted(ENVELOPE_KEYS)}, found {found}")
+    return envelope
+
+
+def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
+           threshold: int = 1) -> bytes:
+    """The payload, once `threshold` signatures by trusted keys check out; else VerificationError."""
+    return verify_envelope(parse_envelope(envelope_data), payload_type, trusted, threshold)
+
+
+def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
+                    threshold: int = 1, payload: bytes | None = None) -> bytes:
+    """`verify` for an envelope already parsed (by `parse_envelope`), so a reader parses it once;
+    `payload`: the envelope's payload when the reader has decoded it already."""
     if envelope["payloadType"] != payload_type:
         raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
-    payload = decode_base64(envelope["payload"], "payload")
+    if payload is None:
+        payload = decode_base64(envelope["payload"], "payload")
     signatures = envelope["signatures"]
     if not isinstance(signatures, list) or not signatures:
         raise VerificationError("missing signature: the envelope carries none")
@@ -165,17 +179,25 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
         if key is None:
             unknown.append(entry["keyid"])
             continue
-        try:
-            key.verify(decode_base64(entry["sig"], f"signature {index + 1}"), message)
-        except InvalidSignature:
+        if not signature_valid(key, decode_base64(entry["sig"], f"signature {index + 1}"), message):
             raise VerificationError(f"bad signature by key {entry['keyid']}: the content was changed "
-                                    "after signing, or the signature was") from None
+                                    "after signing, or the signature was")
         good.add(entry["keyid"])
     if len(good) < threshold:
         detail = f"signed by unknown key(s) {', '.join(unknown)}" if unknown else "no trusted signature"
         raise VerificationError(f"{detail}; this device trusts {', '.join(sorted(trusted)) or 'no key'}"
                                 + (f" and needs {threshold} signatures" if threshold > 1 else ""))
     return payload
+
+
+def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Ed25519 verification by libsodium (PyNaCl, which paramiko already brings): about twice as
+    fast as OpenSSL's, which matters when the fleet store checks 100,000 reports in one go."""
+    try:
+        crypto_sign_open(signature + message, key.public_bytes_raw())
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
 
 
 def decode_base64(value: Any, what: str) -> bytes:

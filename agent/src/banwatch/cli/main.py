@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from banwatch.cli.common import run
+from banwatch.cli.fleet import add_fleet_parser
 from banwatch.cli.keys import add_keys_parser
 from banwatch.cli.lab import add_lab_parser
 from banwatch.cli.policy import add_policy_parser
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_parser(commands)
     add_reports_parser(commands)
     add_wheelhouse_parser(commands)
+    add_fleet_parser(commands)
     return parser
 
 

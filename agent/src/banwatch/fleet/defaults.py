@@ -1,0 +1,63 @@
+"""Where the fleet store and its inputs live unless an option says otherwise.
+
+While a fleet lab runs in `./.lab`, its store, inventory, enrolled keys and drop box are the
+defaults, so `banwatch fleet status` right after `make demo` shows the demo's fleet. Without a
+lab, the store is `./fleet.db` and the inputs must be named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+from banwatch.lab.control import LabError, load_state
+from banwatch.lab.layout import LabPaths
+
+LAB_DIR = ".lab"
+STORE_NAME = "fleet.db"
+ENROLLED_DIR = "enrolled"
+DROPBOX_DIR = "dropbox"
+EXAMPLE_POLICY = os.path.join("inventory", "example", "policy")
+# A host whose last report is older than this is `stale`: agents scan every 10 minutes by
+# default, so a day of silence means the device is off, cut off, or its agent is not running.
+STALE_AFTER = dt.timedelta(hours=24)
+# The inventory group of managed devices, as the playbooks target it (collectors are not devices).
+DEVICE_GROUP = "endpoints"
+# `fleet exemptions` flags exemptions that end within this many days.
+EXPIRING_DAYS = 14
+
+
+@dataclass(frozen=True)
+class FleetDefaults:
+    store: str
+    inventory: str | None = None
+    enrolled: str | None = None
+    dropbox: str | None = None
+    policy: str | None = None
+    lab: str | None = None  # the lab directory these defaults come from
+
+
+def fleet_defaults(lab_dir: str = LAB_DIR) -> FleetDefaults:
+    """The running lab's paths, or `./fleet.db` and nothing else."""
+    try:
+        state = load_state(LabPaths(lab_dir))
+    except LabError:
+        state = None
+    if state is None or not state.running():
+        return FleetDefaults(store=STORE_NAME)
+    return FleetDefaults(
+        store=os.path.join(lab_dir, STORE_NAME),
+        inventory=state.inventory,
+        enrolled=os.path.join(lab_dir, ENROLLED_DIR),
+        dropbox=os.path.join(lab_dir, DROPBOX_DIR),
+        policy=EXAMPLE_POLICY if os.path.isdir(EXAMPLE_POLICY) else None,
+        lab=lab_dir,
+    )
+
+
+def sibling_dirs(store: str) -> tuple[str, str]:
+    """(quarantine, archive): beside the store, named after it (`fleet-quarantine`, `fleet-ingested`)."""
+    folder = os.path.dirname(os.path.abspath(store))
+    stem = os.path.splitext(os.path.basename(store))[0]
+    return os.path.join(folder, f"{stem}-quarantine"), os.path.join(folder, f"{stem}-ingested")

@@ -1,0 +1,177 @@
+"""Drop box → fleet store: verify every report, store it once, quarantine what must not count.
+
+Files are examined in batches (on worker processes for large ingests, see `examine`), each
+batch stored in one transaction while the next is examined. Only after that transaction has
+committed are its files moved out of the drop box: accepted ones to the archive, refused ones to the quarantine. A
+crash between the commit and the moves leaves files that the next run finds already stored
+(same report id, same content): they are counted as copies, never as new reports.
+
+A report id seen again with the same content is a copy (a re-upload after a lost ack); with
+different content it is quarantined as a replay. Files whose names do not end in
+`.report.json`, and dot files (uploads still in flight), are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from banwatch.errors import InputError
+from banwatch.fleet.defaults import sibling_dirs
+from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
+from banwatch.fleet.records import ReportRecord
+from banwatch.fleet.store import FleetStore, QuarantinedFile
+from banwatch.report import isoformat
+from banwatch.report_envelope import REPORT_FILE_SUFFIX, ReportRejected, claimed_host, report_file_name
+
+BATCH = 1000
+
+
+@dataclass
+class IngestResult:
+    new: int = 0
+    copies: int = 0
+    quarantined: list[QuarantinedFile] = field(default_factory=list)
+
+
+
+def report_files(dropbox: str) -> list[str]:
+    """Every finished report upload under `dropbox` (any depth), oldest first by file name."""
+    if not os.path.isdir(dropbox):
+        raise InputError.single(dropbox, "no drop box directory here",
+                                "point --from at the directory devices upload reports to")
+    found = []
+    for folder, subfolders, names in os.walk(dropbox):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        found += [os.path.join(folder, n) for n in names if n.endswith(REPORT_FILE_SUFFIX) and not n.startswith(".")]
+    return sorted(found, key=lambda path: (os.path.basename(path), path))
+
+
+def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
+    digest = hashlib.sha256(examined.data).hexdigest()
+    try:
+        host: str | None = claimed_host(examined.data)
+    except ReportRejected:
+        host = None
+    return QuarantinedFile(examined.path, f"{digest[:16]}-{os.path.basename(examined.path)}", host, reason, digest)
+
+
+def _move(path: str, folder: str, name: str) -> None:
+    """Move a file out of the drop box; gone already (another copy handled it) is fine."""
+    target = os.path.join(folder, name)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(path, target)
+        os.unlink(path)
+
+
+@contextlib.contextmanager
+def ingest_lock(store_path: str) -> Iterator[None]:
+    """One ingest per store at a time: two at once would examine the same files."""
+    path = f"{store_path}.ingest-lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError.single(store_path, "another 'banwatch fleet ingest' is running on this store",
+                                    "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class Ingest:
+    """One ingest run of a drop box into a store."""
+
+    def __init__(self, store: FleetStore, enrolled: Mapping[str, Ed25519PublicKey], *,
+                 now: Callable[[], dt.datetime] | None = None, parallel_from: int = PARALLEL_FROM) -> None:
+        """`parallel_from`: from how many files on, reports are checked in worker processes."""
+        self.store = store
+        self.parallel_from = parallel_from
+        self.enrolled = enrolled
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.quarantine_dir, self.archive_dir = sibling_dirs(store.path)
+
+    def run(self, dropbox: str, progress: Callable[[int, int], None] | None = None) -> IngestResult:
+        files = report_files(dropbox)
+        result = IngestResult()
+        # Workers are forked before the lock is taken, so they never hold it (a lock outliving a
+        # killed ingest would stop the next one).
+        with Examiner(files, self.enrolled, self.parallel_from) as examiner, ingest_lock(self.store.path):
+            # The next batch is examined while this one is stored.
+            upcoming = examiner.submit(0, min(BATCH, len(files)))
+            for start in range(0, len(files), BATCH):
+                examined = upcoming()
+                upcoming = examiner.submit(start + BATCH, min(start + 2 * BATCH, len(files)))
+                self._store_batch(examined, result)
+                if progress:
+                    progress(min(start + BATCH, len(files)), len(files))
+            self.store.begin()
+            self.store.log_ingest(isoformat(self.now()), os.path.abspath(dropbox), result.new, result.copies,
+                                  len(result.quarantined))
+            self.store.commit()
+        return result
+
+    def _store_batch(self, batch: list[Examined], result: IngestResult) -> None:
+        accepted: list[tuple[ReportRecord, bytes]] = []
+        copies: list[Examined] = []
+        refused: list[QuarantinedFile] = []
+        self.store.begin()
+        try:
+            known = self.store.known_digests([e.record.report_id for e in batch if e.record])
+            for examined in batch:
+                record = examined.record
+                if record is None:
+                    refused.append(_quarantine_entry(examined, str(examined.rejection)))
+                    continue
+                seen = known.get(record.report_id)
+                if seen is None:
+                    known[record.report_id] = record.content_sha256
+                    accepted.append((record, examined.data))
+                elif seen == record.content_sha256:
+                    copies.append(examined)
+                else:
+                    refused.append(_quarantine_entry(
+                        examined, f"replay: report id {record.report_id} was already ingested with other content"))
+            stamp = isoformat(self.now())
+            self.store.add_reports(accepted, stamp)
+            self.store.count_copies(e.record.report_id for e in copies if e.record)
+            self.store.add_quarantined(refused, stamp)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        self._move_out(batch, refused)
+        result.new += len(accepted)
+        result.copies += len(copies)
+        result.quarantined += refused
+
+    def _move_out(self, batch: list[Examined], refused: list[QuarantinedFile]) -> None:
+        """After the commit: the batch's files leave the drop box."""
+        day_folder = os.path.join(self.archive_dir, self.now().strftime("%Y-%m-%d"))
+        os.makedirs(day_folder, mode=0o750, exist_ok=True)
+        if refused:
+            os.makedirs(self.quarantine_dir, mode=0o750, exist_ok=True)
+        quarantined = {q.file: q.stored_as for q in refused}
+        for examined in batch:
+            if examined.path in quarantined or examined.record is None:
+                _move(examined.path, self.quarantine_dir, quarantined[examined.path])
+            else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
+                record = examined.record
+                _move(examined.path, day_folder,
+                      report_file_name({"generated_at": record.generated_at, "report_id": record.report_id}))

@@ -1,0 +1,180 @@
+"""A verified report → the one row the fleet store keeps for it.
+
+The signature proves who sent a report, not that its shape is sane: every field a view reads
+is checked here, and a report that lacks one is rejected (and quarantined) rather than shown
+half. Findings are kept compact: what a table cell needs, the full report stays in the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from banwatch.fleet.states import report_state
+from banwatch.report import isoformat
+from banwatch.report_envelope import ReportRejected
+
+_NAME = re.compile(r"^[^\s,]+$")
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    report_id: str
+    host: str
+    groups: tuple[str, ...]
+    generated_at: str  # UTC, `YYYY-MM-DDTHH:MM:SSZ`: sorts as it reads
+    content_sha256: str
+    agent_version: str
+    detection: str | None
+    policy_version: int | None
+    policy_digest: str | None
+    policy_state: str | None
+    policy_rejection: str | None
+    exemptions: tuple[str, ...]  # exemption ids the report carries (in force, or covering a finding)
+    verdict: str
+    violations: int
+    exempt: int
+    source_errors: tuple[str, ...]
+    dropped: int
+    findings: tuple[dict[str, Any], ...]
+    state: str  # what the report says (`states.report_state`); staleness is added when viewed
+    reason: str
+
+
+def _malformed(what: str) -> ReportRejected:
+    return ReportRejected(f"malformed: {what}")
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _malformed(f"{what} is not an object")
+    return value
+
+
+def _text(value: Any, what: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _malformed(f"{what} is not a non-empty string")
+    return value
+
+
+def _names(value: Any, what: str) -> list[str]:
+    """Group names or exemption ids: plain words (no spaces or commas), as inventories and registers write them."""
+    names = value or []
+    if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.match(n) for n in names):
+        raise _malformed(f"{what} is not a list of names")
+    return names
+
+
+def _count(value: Any, what: str) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _malformed(f"{what} is not a whole number")
+    return value
+
+
+def timestamp(value: Any, what: str = "generated_at") -> str:
+    """An ISO 8601 time with a zone, as the store keeps it (UTC, seconds, `Z`)."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise _malformed(f"{what} {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise _malformed(f"{what} {value!r} has no time zone")
+    return isoformat(moment)
+
+
+def describe_evidence(evidence: dict[str, Any]) -> str:
+    if "pid" in evidence:
+        return f"pid {evidence['pid']} {evidence.get('name') or evidence.get('exe')}"
+    parts = [evidence.get("identifier") or evidence.get("name"), evidence.get("version")]
+    return " ".join(str(p) for p in parts if p)
+
+
+def compact_finding(finding: Any, index: int) -> dict[str, Any]:
+    what = f"finding {index + 1}"
+    finding = _mapping(finding, what)
+    evidence = finding.get("evidence")
+    return {
+        "app": _text(finding.get("app"), f"{what} app"),
+        "verdict": _text(finding.get("verdict"), f"{what} verdict"),
+        "exemption": _text(finding.get("exemption"), f"{what} exemption", optional=True),
+        "source": _text(finding.get("source"), f"{what} source", optional=True),
+        "action": finding.get("action_taken") if isinstance(finding.get("action_taken"), str) else None,
+        "seen": describe_evidence(evidence) if isinstance(evidence, dict) else "",
+    }
+
+
+def _policy_fields(policy: Any) -> tuple[int | None, str | None, str | None, str | None, list[str]]:
+    """(version, digest, state, last rejection reason, exemption ids in force) of the report's policy."""
+    if policy is None:
+        return None, None, None, None, []
+    policy = _mapping(policy, "policy")
+    version = policy.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise _malformed("policy version is not a whole number")
+    rejection = policy.get("last_rejection")
+    reason = None
+    if rejection is not None:
+        reason = _text(_mapping(rejection, "policy last_rejection").get("reason"), "policy rejection reason")
+    in_force = _names(policy.get("exemptions"), "policy exemptions")
+    return (version, _text(policy.get("digest"), "policy digest", optional=True),
+            _text(policy.get("state"), "policy state", optional=True), reason, in_force)
+
+
+def _source_errors(errors: Any) -> tuple[str, ...]:
+    if not isinstance(errors, list):
+        raise _malformed("errors is not a list")
+    described = []
+    for index, entry in enumerate(errors):
+        error = _mapping(entry, f"error {index + 1}")
+        described.append(f"{error.get('source')}: {error.get('error')}")
+    return tuple(described)
+
+
+def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
+    """The row of a verified report; ReportRejected (malformed: …) when a field a view needs is wrong."""
+    host = _mapping(report.get("host"), "host")
+    groups = _names(host.get("groups"), "host groups")
+    agent = _mapping(report.get("agent"), "agent")
+    version, digest, policy_state, rejection, in_force = _policy_fields(report.get("policy"))
+    findings = report.get("findings")
+    if not isinstance(findings, list):
+        raise _malformed("findings is not a list")
+    compact = tuple(compact_finding(f, i) for i, f in enumerate(findings))
+    summary = _mapping(report.get("summary"), "summary")
+    delivery = report.get("delivery")
+    dropped = _count(_mapping(delivery, "delivery").get("dropped"), "delivery dropped") if delivery else 0
+    covering = _names([f["exemption"] for f in compact if f["exemption"]], "finding exemptions")
+    violations, exempt = _count(summary.get("violation"), "summary violation"), _count(summary.get("exempt"),
+                                                                                        "summary exempt")
+    verdict, source_errors = str(_text(summary.get("verdict"), "summary verdict")), _source_errors(
+        report.get("errors", []))
+    state, reason = report_state(violations=violations, verdict=verdict, findings=compact,
+                                 policy_rejection=rejection, source_errors=source_errors, exempt=exempt)
+    return ReportRecord(
+        report_id=report["report_id"],
+        host=str(_text(host.get("name"), "host name")),
+        groups=tuple(sorted(groups)),
+        generated_at=timestamp(report.get("generated_at")),
+        content_sha256=content_sha256,
+        agent_version=str(_text(agent.get("version"), "agent version")),
+        detection=_text(agent.get("detection"), "agent detection", optional=True),
+        policy_version=version,
+        policy_digest=digest,
+        policy_state=policy_state,
+        policy_rejection=rejection,
+        exemptions=tuple(sorted({*in_force, *covering})),
+        verdict=verdict,
+        violations=violations,
+        exempt=exempt,
+        source_errors=source_errors,
+        dropped=dropped,
+        findings=compact,
+        state=state,
+        reason=reason,
+    )

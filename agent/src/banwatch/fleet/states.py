@@ -1,0 +1,82 @@
+"""A host's compliance state (DESIGN.md), and the reason, decided in this one place.
+
+Precedence, first match wins:
+  violation   the latest report found a banned app without cover (even when that report is
+              old: the last thing known is a violation, and it is never hidden)
+  stale       the latest report is older than the stale interval: nothing current is known
+  error       the device rejected a policy, or a source failed, in its latest report
+  exempt      banned apps found, every one covered by an exemption
+  compliant   nothing banned found
+  unreported  in the inventory, never heard from
+
+What a report says (`report_state`) is decided once, at ingest, and stored with it; a view
+adds only what depends on the moment it is looked at (`StateJudge`: stale, unreported).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from banwatch.policy.effective import parse_time
+from banwatch.report import isoformat
+from banwatch.verdicts import EXEMPT, VIOLATION
+
+COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"
+# The order in which tables and counts list states: most urgent first.
+STATES = (VIOLATION, ERROR, STALE, UNREPORTED, EXEMPT, COMPLIANT)
+
+
+class Reported(Protocol):
+    """What a view knows of a host's latest report, as far as its state goes."""
+
+    state: str  # as `report_state` decided it at ingest
+    reason: str
+    generated_at: str  # canonical UTC, `Z`
+
+
+def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, Any]],
+                 policy_rejection: str | None, source_errors: Sequence[str], exempt: int) -> tuple[str, str]:
+    """(state, why) as of the moment the report was made."""
+    if violations or verdict == VIOLATION:
+        apps = sorted({f["app"] for f in findings if f["verdict"] == VIOLATION})
+        return VIOLATION, f"banned app found: {', '.join(apps) or violations}"
+    if policy_rejection:
+        return ERROR, f"rejected a policy: {policy_rejection}"
+    if source_errors:
+        return ERROR, f"source failed: {'; '.join(source_errors)}"
+    if exempt:
+        covers = sorted({f["exemption"] for f in findings if f["verdict"] == EXEMPT and f["exemption"]})
+        return EXEMPT, f"exempt under {', '.join(covers)}"
+    return COMPLIANT, "nothing banned found"
+
+
+def age_text(age: dt.timedelta) -> str:
+    seconds = max(0, int(age.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+class StateJudge:
+    """Host states as of one moment. Report times are kept canonical (UTC, `Z`), so staleness
+    is one string comparison per host; a time is parsed only to say how old."""
+
+    def __init__(self, now: dt.datetime, stale_after: dt.timedelta) -> None:
+        self.now = now
+        self.stale_after = stale_after
+        self.cutoff = isoformat(now - stale_after)
+
+    def state(self, latest: Reported | None) -> tuple[str, str]:
+        """(state, why) from a host's latest report, or None: never reported."""
+        if latest is None:
+            return UNREPORTED, "never reported"
+        state, reason, generated_at = latest.state, latest.reason, latest.generated_at
+        if generated_at >= self.cutoff:
+            return state, reason
+        age = age_text(self.now - parse_time(generated_at))
+        if state == VIOLATION:
+            return state, f"{reason} (last report {age} ago)"
+        return STALE, f"no report for {age} (expected within {age_text(self.stale_after)})"

@@ -1,0 +1,251 @@
+"""The fleet store: one SQLite file holding every report ever ingested and each host's latest.
+
+`reports` has one row per report id, with what the views read; `envelopes` keeps each report
+exactly as signed (so it can be verified again later) apart from the rows the views scan;
+`hosts` points at each host's latest report (by the time the device generated it, so a late
+old report never hides a newer one); `quarantine` lists every file refused, with the reason.
+Commits are durable (WAL, synchronous=FULL) because ingest moves files away only after one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from banwatch.errors import InputError
+from banwatch.fleet.records import ReportRecord
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE reports (
+    report_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    groups TEXT NOT NULL,  -- comma-separated
+    generated_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    detection TEXT,
+    policy_version INTEGER,
+    policy_digest TEXT,
+    policy_state TEXT,
+    policy_rejection TEXT,
+    exemptions TEXT NOT NULL,  -- comma-separated ids
+    verdict TEXT NOT NULL,
+    violations INTEGER NOT NULL,
+    exempt INTEGER NOT NULL,
+    source_errors TEXT NOT NULL,
+    dropped INTEGER NOT NULL,
+    findings TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    copies INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX reports_by_host ON reports (host, generated_at);
+-- A rowid table: each large envelope is appended, only the small report-id index takes random inserts.
+CREATE TABLE envelopes (report_id TEXT NOT NULL UNIQUE, envelope BLOB NOT NULL);
+CREATE TABLE hosts (host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    stored_as TEXT NOT NULL,
+    claimed_host TEXT,
+    reason TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    quarantined_at TEXT NOT NULL,
+    UNIQUE (sha256, file)
+);
+CREATE TABLE ingests (
+    id INTEGER PRIMARY KEY,
+    finished_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    new INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL
+);
+"""
+_REPORT_COLUMNS = ("report_id", "host", "groups", "generated_at", "received_at", "content_sha256", "agent_version",
+                   "detection", "policy_version", "policy_digest", "policy_state", "policy_rejection", "exemptions",
+                   "verdict", "violations", "exempt", "source_errors", "dropped", "findings", "state", "reason")
+INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
+                  f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
+# The newest report (by generation time, then id, so ties resolve the same way everywhere) wins.
+UPSERT_LATEST = """
+INSERT INTO hosts (host, report_id, generated_at) VALUES (?, ?, ?)
+ON CONFLICT (host) DO UPDATE SET report_id = excluded.report_id, generated_at = excluded.generated_at
+WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)
+"""
+_LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version", "policy_state",
+                   "policy_rejection", "exemptions", "dropped", "findings", "state", "reason")
+
+
+class LatestReport(NamedTuple):
+    """What the views know of a host: its newest report. The row exactly as stored (a fleet view
+    reads 100,000 of them); lists are decoded only when asked for, as most hosts have none."""
+
+    host: str
+    groups_text: str
+    generated_at: str
+    agent_version: str
+    detection: str | None
+    policy_version: int | None
+    policy_state: str | None
+    policy_rejection: str | None
+    exemptions_text: str
+    dropped: int
+    findings_json: str
+    state: str  # what the report states; the view adds staleness (`states.StateJudge`)
+    reason: str
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return _names(self.groups_text)
+
+    @property
+    def exemptions(self) -> tuple[str, ...]:
+        return _names(self.exemptions_text)
+
+    @property
+    def findings(self) -> tuple[dict[str, Any], ...]:
+        return _json_list(self.findings_json)
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    file: str
+    stored_as: str
+    claimed_host: str | None
+    reason: str
+    sha256: str
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """Group names and exemption ids are kept comma-separated (`records` refuses commas in them)."""
+    return tuple(text.split(",")) if text else ()
+
+
+def _json_list(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+# One encoder for every row (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class FleetStore:
+    """An open fleet store; `create=True` makes it (and its schema) when it is not there yet."""
+
+    def __init__(self, path: str, *, create: bool = False, busy_timeout: float = 5.0) -> None:
+        """`busy_timeout`: seconds to wait while another process writes to the store."""
+        self.path = path
+        if create:
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o640))
+        elif not os.path.isfile(path):
+            raise InputError.single(path, "no fleet store here",
+                                    "run 'banwatch fleet ingest' first, or point --store at the store")
+        try:
+            uri = f"file:{os.path.abspath(path)}?mode=rw"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
+            self._prepare(create)
+        except sqlite3.DatabaseError as exc:
+            raise InputError.single(path, f"not a usable fleet store ({exc})",
+                                    "point --store at a store 'banwatch fleet ingest' made") from None
+
+    def _prepare(self, create: bool) -> None:
+        self.db.execute("PRAGMA mmap_size = 1073741824")  # views read 100,000 rows: map, do not copy
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if create:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+            self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: the indexes of a large store stay in memory
+            if version == 0:
+                self.db.execute("BEGIN IMMEDIATE")
+                if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self.db.execute("COMMIT")
+                version = SCHEMA_VERSION
+        if version != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"schema version {version}, this banwatch reads version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> FleetStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def known_digests(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """Content digest of each of these report ids already in the store."""
+        found: dict[str, str] = {}
+        for start in range(0, len(report_ids), 500):
+            chunk = report_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT report_id, content_sha256 FROM reports WHERE report_id IN ({marks})"  # noqa: S608
+            found.update(self.db.execute(query, chunk).fetchall())
+        return found
+
+    def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
+        self.db.executemany(INSERT_REPORT, [
+            (r.report_id, r.host, ",".join(r.groups), r.generated_at, received_at, r.content_sha256, r.agent_version,
+             r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection, ",".join(r.exemptions),
+             r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped, _dumps(r.findings), r.state,
+             r.reason)
+            for r, _ in received])
+        self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
+                            [(r.report_id, envelope) for r, envelope in received])
+        self.db.executemany(UPSERT_LATEST, [(r.host, r.report_id, r.generated_at) for r, _ in received])
+
+    def count_copies(self, report_ids: Iterable[str]) -> None:
+        """Another copy of reports already stored arrived: noted, never counted as a new report."""
+        self.db.executemany("UPDATE reports SET copies = copies + 1 WHERE report_id = ?",
+                            [(report_id,) for report_id in report_ids])
+
+    def add_quarantined(self, files: Iterable[QuarantinedFile], quarantined_at: str) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO quarantine (file, stored_as, claimed_host, reason, sha256, quarantined_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(q.file, q.stored_as, q.claimed_host, q.reason, q.sha256, quarantined_at) for q in files])
+
+    def log_ingest(self, finished_at: str, source: str, new: int, duplicates: int, quarantined: int) -> None:
+        self.db.execute("INSERT INTO ingests (finished_at, source, new, duplicates, quarantined) VALUES (?,?,?,?,?)",
+                        (finished_at, source, new, duplicates, quarantined))
+
+    # --- views --------------------------------------------------------------------------------
+
+    def latest(self) -> list[LatestReport]:
+        """Every host's newest report, by host name."""
+        columns = ", ".join(f"r.{c}" for c in _LATEST_COLUMNS)
+        rows = self.db.execute(f"SELECT {columns} FROM hosts h JOIN reports r "  # noqa: S608 - constant names
+                               "ON r.report_id = h.report_id ORDER BY h.host").fetchall()
+        return list(map(LatestReport._make, rows))
+
+    def quarantined(self) -> list[QuarantinedFile]:
+        return [QuarantinedFile(*row) for row in self.db.execute(
+            "SELECT file, stored_as, claimed_host, reason, sha256 FROM quarantine ORDER BY id")]
+
+    def last_ingest(self) -> str | None:
+        row = self.db.execute("SELECT max(finished_at) FROM ingests").fetchone()
+        return row[0] if row else None

@@ -1,0 +1,148 @@
+"""Ingest 100,000 signed reports into the fleet store, then `fleet status` over 100,000 hosts.
+
+Floor for ingest: the same files read and parsed (envelope JSON, base64, report JSON) and the
+same rows inserted into the same tables with the sqlite3 module alone, in one transaction.
+Measured: `Ingest.run` — reading each file safely, verifying its Ed25519 signature against the
+enrolled key, checking its shape, de-duplicating by id, storing, moving it to the archive.
+Targets: at most 2x the floor and at least 5,000 reports/s.
+`fleet status`: the real command (a new process) over the resulting 100,000 hosts, output to
+/dev/null, against the same join done by sqlite3 alone; target under 1 s.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from banwatch.fleet import store as store_module
+from banwatch.fleet.ingest import Ingest
+from banwatch.fleet.store import FleetStore
+from banwatch.report import REPORT_SCHEMA, isoformat
+from banwatch.report_envelope import report_file_name, seal_report
+from bench.common import line, verdict
+
+REPORTS = 100_000
+NOW = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
+TEMPLATE = {
+    "schema": REPORT_SCHEMA, "report_id": "", "generated_at": "",
+    "host": {"name": "", "groups": ["general"], "hostname": "", "machine_id": "0" * 32, "os": "Debian GNU/Linux 12"},
+    "agent": {"version": "0.1.0", "detection": "polling"},
+    "policy": {"version": 7, "digest": "sha256:" + "ab" * 32, "issued_at": "2026-11-25T09:00:00Z",
+               "expires_at": "2026-12-25T09:00:00Z", "state": "valid", "exemptions_honoured": True,
+               "host_name": "", "host_groups": ["general"], "exemptions": []},
+    "sources": {name: {"status": "ok", "count": 120, "duration_ms": 4.2} for name in ("processes", "dpkg", "snap")},
+    "findings": [], "errors": [], "summary": {"verdict": "compliant", "violation": 0, "exempt": 0, "under_review": 0},
+}
+FINDING = {"app": "tiktok", "app_name": "TikTok", "severity": "high", "source": "processes", "verdict": "violation",
+           "exemption": None, "exemption_expires": None, "action": "report", "action_taken": "none",
+           "rule": {"kind": "process_name", "pattern": "TikTok*"},
+           "evidence": {"kind": "process", "name": "TikTok", "pid": 4242, "exe": "/opt/tiktok/TikTok"}}
+
+
+def write_reports(dropbox: Path, count: int) -> dict[str, object]:
+    """`count` hosts, one sealed report each (one in ten with a violation); their public keys."""
+    enrolled = {}
+    for index in range(count):
+        host = f"ws-{index:06d}.corp.example.gov"
+        key = Ed25519PrivateKey.generate()
+        enrolled[host] = key.public_key()
+        report = copy.deepcopy(TEMPLATE)
+        report.update(report_id=str(uuid.UUID(int=index + 1, version=4)),
+                      generated_at=isoformat(NOW - dt.timedelta(seconds=index % 3600)))
+        report["host"].update(name=host, hostname=host.split(".", maxsplit=1)[0])
+        report["policy"]["host_name"] = host
+        if index % 10 == 0:
+            report["findings"] = [FINDING]
+            report["summary"] = {"verdict": "violation", "violation": 1, "exempt": 0, "under_review": 0}
+        (dropbox / report_file_name(report)).write_bytes(seal_report(report, key))
+    return enrolled
+
+
+def floor_ingest(dropbox: Path, database: Path) -> None:
+    """Parse the same files, insert the same rows: sqlite3 and json alone."""
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    for statement in store_module.SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    reports, envelopes, latest = [], [], []
+    for name in sorted(os.listdir(dropbox)):
+        data = (dropbox / name).read_bytes()
+        report = json.loads(base64.b64decode(json.loads(data)["payload"]))
+        summary, policy = report["summary"], report["policy"]
+        findings = [{"app": f["app"], "verdict": f["verdict"], "exemption": f["exemption"], "source": f["source"],
+                     "action": f["action_taken"], "seen": f"pid {f['evidence']['pid']} {f['evidence']['name']}"}
+                    for f in report["findings"]]
+        reports.append((report["report_id"], report["host"]["name"], ",".join(report["host"]["groups"]),
+                        report["generated_at"], "now", "0" * 64, report["agent"]["version"],
+                        report["agent"]["detection"], policy["version"], policy["digest"], policy["state"], None,
+                        ",".join(policy["exemptions"]), summary["verdict"], summary["violation"], summary["exempt"],
+                        "[]", 0, json.dumps(findings), summary["verdict"],
+                        "banned app found: tiktok" if findings else "nothing banned found"))
+        envelopes.append((report["report_id"], data))
+        latest.append((report["host"]["name"], report["report_id"], report["generated_at"]))
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany(store_module.INSERT_REPORT, reports)
+    db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)", envelopes)
+    db.executemany(store_module.UPSERT_LATEST, latest)
+    db.execute("COMMIT")
+    db.close()
+
+
+def timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def main(count: int = REPORTS) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as folder:
+        root = Path(folder)
+        dropbox = root / "dropbox"
+        dropbox.mkdir()
+        enrolled = write_reports(dropbox, count)
+        floor = timed(lambda: floor_ingest(dropbox, root / "floor.db"))
+        store_path = root / "fleet.db"
+        with FleetStore(str(store_path), create=True) as store:
+            result = []
+            measured = timed(lambda: result.append(Ingest(store, enrolled).run(str(dropbox))))  # type: ignore[arg-type]
+        assert result[0].new == count, result[0]
+        rate = count / measured
+
+        def status() -> None:
+            subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", "status", "--store", str(store_path),
+                            "--stale-after", "1000000"], stdout=subprocess.DEVNULL, check=False, cwd=folder)
+
+        def status_floor() -> None:
+            with sqlite3.connect(store_path) as db:
+                db.execute("SELECT r.* FROM hosts h JOIN reports r ON r.report_id = h.report_id "
+                           "ORDER BY h.host").fetchall()
+
+        status_seconds = min(timed(status) for _ in range(3))
+        status_floor_seconds = min(timed(status_floor) for _ in range(3))
+    return [
+        line(f"ingest {count} signed reports", measured, floor, 2.0, unit="s"),
+        f"ingest rate: {rate:,.0f} reports/s (floor {count / floor:,.0f}/s; target >= 5,000) "
+        f"{'ok' if rate >= 5000 else 'UNDER TARGET'}",
+        f"fleet status over {count} hosts: {status_seconds:.2f} s, whole command "
+        f"(floor: the same join with sqlite3 alone {status_floor_seconds:.2f} s; target < 1 s) "
+        f"{verdict(status_seconds, 1.0)}",
+    ]
+
+
+if __name__ == "__main__":
+    print("\n".join(main(int(sys.argv[1]) if len(sys.argv) > 1 else REPORTS)))

@@ -1,0 +1,208 @@
+"""Ingest: real signed reports from a drop box into a real SQLite store, each exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+
+import pytest
+
+from banwatch.errors import InputError
+from banwatch.fleet.defaults import sibling_dirs
+from banwatch.fleet.enrolled import load_enrolled
+from banwatch.fleet.ingest import Ingest, ingest_lock
+from banwatch.fleet.store import FleetStore
+from banwatch.policy import load_policy_source
+from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
+from tests.conftest import EXAMPLE_POLICY
+from tests.fleet_reports import DEMO_HOSTS, Fleet, demo_fleet, tiktok_process
+
+NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    return demo_fleet(tmp_path, load_policy_source(EXAMPLE_POLICY, NOW.date()), NOW)
+
+
+def ingest(fleet: Fleet, store_path=None):
+    with FleetStore(str(store_path or fleet.root / "fleet.db"), create=True) as store:
+        return Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+
+
+def rows(fleet: Fleet, query: str, *params: str) -> list[tuple]:
+    with sqlite3.connect(fleet.root / "fleet.db") as db:
+        return db.execute(query, params).fetchall()
+
+
+def archived(fleet: Fleet) -> list[str]:
+    return sorted(os.listdir(os.path.join(sibling_dirs(str(fleet.root / "fleet.db"))[1], "2026-11-24")))
+
+
+def test_every_report_is_stored_and_leaves_the_drop_box(fleet):
+    dropped = sorted(os.listdir(fleet.dropbox))
+    result = ingest(fleet)
+    assert (result.new, result.copies, result.quarantined) == (9, 0, [])
+    assert os.listdir(fleet.dropbox) == []
+    assert archived(fleet) == dropped
+    assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
+    assert rows(fleet, "SELECT count(*) FROM envelopes") == [(9,)]
+    reported = {host for host in DEMO_HOSTS if host != "lab-ep-09"}
+    assert {h for (h,) in rows(fleet, "SELECT host FROM hosts")} == reported
+
+
+def test_the_latest_report_is_the_newest_generated_whatever_the_arrival_order(fleet):
+    ingest(fleet)
+    late_old = fleet.report("lab-ep-01", NOW - dt.timedelta(hours=3))
+    fleet.drop(late_old)
+    assert ingest(fleet).new == 1
+    (latest,) = rows(fleet, "SELECT r.generated_at, r.verdict FROM hosts h JOIN reports r USING (report_id) "
+                            "WHERE h.host = 'lab-ep-01'")
+    assert latest == ("2026-11-24T12:00:00Z", "violation")
+    assert rows(fleet, "SELECT count(*) FROM reports WHERE host = 'lab-ep-01'") == [(3,)]
+
+
+def test_a_copy_is_recorded_never_counted_twice(fleet):
+    """The state a crash between commit and move leaves: stored reports still in the drop box."""
+    ingest(fleet)
+    archive = os.path.join(sibling_dirs(str(fleet.root / "fleet.db"))[1], "2026-11-24")
+    for name in archived(fleet):
+        shutil.copy(os.path.join(archive, name), fleet.dropbox / name)
+    result = ingest(fleet)
+    assert (result.new, result.copies, result.quarantined) == (0, 9, [])
+    assert rows(fleet, "SELECT count(*), min(copies), max(copies) FROM reports") == [(9, 2, 2)]
+    assert os.listdir(fleet.dropbox) == []
+
+
+def test_two_copies_in_one_batch_count_once(fleet):
+    report = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=5))
+    fleet.drop(report)
+    fleet.drop(report, name="copy-" + report["report_id"] + ".report.json")
+    result = ingest(fleet)
+    assert (result.new, result.copies) == (10, 1)
+
+
+def test_a_replayed_id_with_other_content_is_quarantined(fleet):
+    ingest(fleet)
+    original_id = rows(fleet, "SELECT report_id FROM hosts WHERE host = 'lab-ep-02'")[0][0]
+    replay = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=10), [tiktok_process()])
+    replay["report_id"] = original_id
+    fleet.drop(replay, name="replay.report.json")
+    result = ingest(fleet)
+    assert result.new == 0 and [q.reason for q in result.quarantined] == [
+        f"replay: report id {original_id} was already ingested with other content"]
+    assert rows(fleet, "SELECT verdict FROM reports WHERE report_id = ?", original_id) == [("compliant",)]
+
+
+def bad_files(fleet: Fleet) -> dict[str, str]:
+    """file name → the reason it must be quarantined for."""
+    good = fleet.report("lab-ep-02", NOW)
+    forged = fleet.report("lab-ep-01", NOW)  # lab-ep-02 speaking for lab-ep-01
+    fleet.drop(forged, signer="lab-ep-02", name="forged.report.json")
+    (fleet.dropbox / "unsigned.report.json").write_text(json.dumps(good))
+    (fleet.dropbox / "corrupt.report.json").write_bytes(seal_report(good, fleet.keys["lab-ep-02"])[:-40])
+    (fleet.dropbox / "oversized.report.json").write_bytes(b" " * (MAX_REPORT_BYTES + 1))
+    stranger = dict(good, host={"name": "ws-unknown", "groups": []})
+    fleet.drop(stranger, signer="lab-ep-02", name="stranger.report.json")
+    shapeless = dict(good, report_id=str(uuid.uuid4()), findings="none")
+    fleet.drop(shapeless, name="shapeless.report.json")
+    os.symlink(fleet.enrolled / "lab-ep-02.pub", fleet.dropbox / "link.report.json")
+    return {"forged.report.json": "not signed by lab-ep-01's enrolled key", "unsigned.report.json": "malformed",
+            "corrupt.report.json": "malformed", "oversized.report.json": "oversized",
+            "stranger.report.json": "unknown device: no key is enrolled for host 'ws-unknown'",
+            "shapeless.report.json": "malformed: findings is not a list",
+            "link.report.json": "not a regular file"}
+
+
+def test_forged_unsigned_corrupt_oversized_files_are_quarantined_with_the_reason(fleet):
+    expected = bad_files(fleet)
+    result = ingest(fleet)
+    assert result.new == 9
+    reasons = {os.path.basename(q.file): q.reason for q in result.quarantined}
+    assert reasons.keys() == expected.keys()
+    for name, reason in expected.items():
+        assert reason in reasons[name], name
+    stored = dict(rows(fleet, "SELECT file, reason FROM quarantine"))
+    assert {os.path.basename(f) for f in stored} == expected.keys()
+    quarantine = sibling_dirs(str(fleet.root / "fleet.db"))[0]
+    assert sorted(n.split("-", 1)[1] for n in os.listdir(quarantine)) == sorted(expected)
+    assert os.path.islink(next(os.path.join(quarantine, n) for n in os.listdir(quarantine) if "link" in n))
+    assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
+    assert os.listdir(fleet.dropbox) == []
+
+
+def test_uploads_in_flight_and_other_files_are_left_alone(fleet):
+    (fleet.dropbox / ".upload-1234.tmp").write_text("partial")
+    (fleet.dropbox / "notes.txt").write_text("not a report")
+    ingest(fleet)
+    assert sorted(os.listdir(fleet.dropbox)) == [".upload-1234.tmp", "notes.txt"]
+
+
+def test_reports_in_per_device_folders_are_found(fleet):
+    folder = fleet.dropbox / "lab-ep-02"
+    folder.mkdir()
+    report = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=1))
+    (folder / "r.report.json").write_bytes(seal_report(report, fleet.keys["lab-ep-02"]))
+    assert ingest(fleet).new == 10
+
+
+def test_nothing_moves_when_the_transaction_fails(fleet, tmp_path):
+    store_path = fleet.root / "fleet.db"
+    FleetStore(str(store_path), create=True).close()
+    blocker = sqlite3.connect(store_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+    before = sorted(os.listdir(fleet.dropbox))
+    try:
+        with FleetStore(str(store_path), create=True, busy_timeout=0.05) as store, \
+                pytest.raises(sqlite3.OperationalError, match="locked"):
+            Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert sorted(os.listdir(fleet.dropbox)) == before
+    assert ingest(fleet).new == 9
+
+
+def test_one_ingest_at_a_time(fleet):
+    store_path = str(fleet.root / "fleet.db")
+    with ingest_lock(store_path), pytest.raises(InputError, match="another 'banwatch fleet ingest' is running"):
+        ingest(fleet)
+
+
+def test_a_bad_enrolled_key_stops_everything(fleet):
+    (fleet.enrolled / "lab-ep-03.pub").write_text("not a key")
+    with pytest.raises(InputError, match=r"lab-ep-03\.pub: not a PEM public key"):
+        load_enrolled(str(fleet.enrolled))
+
+
+def test_a_file_that_is_no_store_is_refused(tmp_path):
+    path = tmp_path / "fleet.db"
+    path.write_text("this is not SQLite" * 100)
+    with pytest.raises(InputError, match="not a usable fleet store"):
+        FleetStore(str(path))
+
+
+def test_worker_processes_store_the_same_as_in_process(fleet):
+    """Large ingests check files in forked workers; force that path on the demo fleet."""
+    expected = bad_files(fleet)
+    with FleetStore(str(fleet.root / "fleet.db"), create=True) as store:
+        result = Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW, parallel_from=1).run(
+            str(fleet.dropbox))
+    assert result.new == 9 and {os.path.basename(q.file) for q in result.quarantined} == expected.keys()
+    assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
+    assert os.listdir(fleet.dropbox) == []
+
+
+def test_archived_files_are_named_by_their_verified_id(fleet):
+    """A device naming its upload like another's report never overwrites that one in the archive."""
+    ingest(fleet)
+    taken = archived(fleet)[0]
+    mine = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=1))
+    fleet.drop(mine, name=taken)
+    assert ingest(fleet).new == 1
+    assert len(archived(fleet)) == 10 and taken in archived(fleet)
+    assert any(mine["report_id"] in name for name in archived(fleet))

@@ -1,0 +1,158 @@
+"""The views over a store ingested from the demo fleet: exact states, exemptions, rollouts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from banwatch.fleet.enrolled import load_enrolled
+from banwatch.fleet.ingest import Ingest
+from banwatch.fleet.store import FleetStore
+from banwatch.fleet.views import (
+    APPLIED,
+    BLOCKED,
+    EXPIRED,
+    HAS,
+    NOT_YET,
+    PENDING,
+    REJECTED,
+    exemption_view,
+    fleet_hosts,
+    rollout_rows,
+    state_counts,
+    status_rows,
+)
+from banwatch.inventory import InventoryHost
+from banwatch.policy import load_policy_source
+from tests.conftest import EXAMPLE_POLICY, example_documents
+from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, Fleet, demo_fleet, tiktok_process
+
+NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(hours=24)
+
+
+@pytest.fixture
+def source():
+    return load_policy_source(EXAMPLE_POLICY, NOW.date())
+
+
+@pytest.fixture
+def store(tmp_path, source):
+    fleet = demo_fleet(tmp_path, source, NOW)
+    with FleetStore(str(tmp_path / "fleet.db"), create=True) as opened:
+        Ingest(opened, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+        yield opened
+
+
+def inventory() -> dict[str, InventoryHost]:
+    return {name: InventoryHost(name, set(groups)) for name, groups in DEMO_HOSTS.items()}
+
+
+def test_every_demo_host_has_its_exact_state(store):
+    rows = status_rows(fleet_hosts(store.latest(), inventory()), NOW, DAY)
+    assert {row.host: row.state for row in rows} == DEMO_STATES
+    by_host = {row.host: row for row in rows}
+    assert by_host["lab-ep-01"].findings == ("tiktok violation (pid 4242 TikTok)",)
+    assert by_host["lab-ep-05"].findings == ("tiktok exempt EX-2026-014 (pid 4242 TikTok)",)
+    assert by_host["lab-ep-07"].reason.startswith("rejected a policy: rollback: version 6")
+    assert by_host["lab-ep-08"].reason == "source failed: dpkg: dpkg database unreadable"
+    assert by_host["lab-ep-04"].reason == "no report for 2 d (expected within 1 d)"
+    assert (by_host["lab-ep-02"].agent_version, by_host["lab-ep-02"].policy_version,
+            by_host["lab-ep-02"].policy_state) == ("0.1.0", 7, "valid")
+    assert state_counts(rows) == {"violation": 3, "error": 2, "stale": 1, "unreported": 1, "exempt": 1,
+                                  "compliant": 1}
+
+
+def test_a_longer_stale_interval_brings_the_host_back(store):
+    rows = status_rows(fleet_hosts(store.latest(), inventory()), NOW, 3 * DAY)
+    assert {row.host: row.state for row in rows}["lab-ep-04"] == "compliant"
+
+
+def test_a_violation_is_never_hidden_by_age(store):
+    rows = status_rows(fleet_hosts(store.latest(), inventory()), NOW + 5 * DAY, DAY)
+    states = {row.host: row.state for row in rows}
+    assert states["lab-ep-01"] == "violation" and states["lab-ep-02"] == "stale"
+    assert next(r for r in rows if r.host == "lab-ep-01").reason.endswith("(last report 5 d ago)")
+
+
+def test_without_an_inventory_the_reporting_hosts_are_the_fleet(store):
+    rows = status_rows(fleet_hosts(store.latest(), None), NOW, DAY)
+    assert [row.host for row in rows] == sorted(h for h in DEMO_HOSTS if h != "lab-ep-09")
+    assert rows[0].groups == ("general",)
+
+
+def test_a_reporting_host_missing_from_the_inventory_is_shown(store):
+    partial = {name: host for name, host in inventory().items() if name != "lab-ep-02"}
+    rows = status_rows(fleet_hosts(store.latest(), partial), NOW, DAY)
+    missing = next(row for row in rows if row.host == "lab-ep-02")
+    assert missing.state == "compliant" and missing.in_inventory is False
+
+
+def test_exemptions_applied_pending_expired_and_uncovered(store, source):
+    rows, uncovered = exemption_view(source, fleet_hosts(store.latest(), inventory()), now=NOW, stale_after=DAY,
+                                     expiring_days=14)
+    by_id = {row.id: row for row in rows}
+    press = by_id["EX-2026-014"]
+    assert press.status == "active" and press.days_left == 280
+    assert [(h.host, h.cover, h.app_present, h.state) for h in press.hosts] == [
+        ("lab-ep-05", APPLIED, True, "exempt")]
+    assert [(h.host, h.cover, h.in_inventory) for h in by_id["EX-2026-022"].hosts] == [
+        ("ws-intel-03.corp.example.gov", PENDING, False)]
+    assert by_id["EX-2025-031"].status == "expired"
+    assert [h.cover for h in by_id["EX-2025-031"].hosts] == [EXPIRED]
+    assert sorted((u.app, u.host) for u in uncovered) == [("tiktok", "lab-ep-01"), ("tiktok", "lab-ep-03"),
+                                                          ("tiktok", "lab-ep-06")]
+
+
+def test_a_new_exemption_is_pending_until_a_report_carries_it(store, write_policy):
+    banlist, register = example_documents()
+    register["exemptions"].append({
+        "id": "EX-2026-099", "app": "tiktok", "hosts": ["lab-ep-02"], "reason": "Pilot.", "approved_by": "CISO",
+        "ticket": "SEC-9999", "approved_on": "2026-11-20", "expires": "2026-12-01"})
+    source = load_policy_source(write_policy(banlist, register), NOW.date())
+    rows, _ = exemption_view(source, fleet_hosts(store.latest(), inventory()), now=NOW, stale_after=DAY,
+                             expiring_days=14)
+    new = next(row for row in rows if row.id == "EX-2026-099")
+    assert new.status == "expiring" and new.days_left == 7
+    assert [(h.host, h.cover, h.app_present) for h in new.hosts] == [("lab-ep-02", PENDING, False)]
+
+
+def test_an_exemption_never_covers_a_never_exemptable_host(tmp_path, source):
+    fleet_root = tmp_path / "mixed"  # a host in the press office and classified at once
+    fleet = Fleet(fleet_root, source, {"ws-press-09": ["press_office", "classified"]})
+    fleet.drop(fleet.report("ws-press-09", NOW, [tiktok_process()]))
+    with FleetStore(str(fleet_root / "fleet.db"), create=True) as store:
+        Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+        hosts = fleet_hosts(store.latest(), None)
+    rows, uncovered = exemption_view(source, hosts, now=NOW, stale_after=DAY, expiring_days=14)
+    press = next(row for row in rows if row.id == "EX-2026-014")
+    assert [(h.host, h.cover, h.state) for h in press.hosts] == [("ws-press-09", BLOCKED, "violation")]
+    assert [u.host for u in uncovered] == ["ws-press-09"]
+
+
+def test_policy_rollout(store):
+    hosts = fleet_hosts(store.latest(), inventory())
+    rows = {row.host: row for row in rollout_rows(hosts, policy_version=7)}
+    assert rows["lab-ep-02"].status == HAS and rows["lab-ep-09"].status == "unreported"
+    newer = {row.host: row for row in rollout_rows(hosts, policy_version=8)}
+    assert newer["lab-ep-02"].status == NOT_YET and newer["lab-ep-02"].current == "7"
+    assert newer["lab-ep-07"].status == REJECTED and newer["lab-ep-07"].detail.startswith("rollback: version 6")
+
+
+def test_agent_rollout_is_exact_so_a_rollback_counts(store):
+    hosts = fleet_hosts(store.latest(), inventory())
+    assert {row.status for row in rollout_rows(hosts, agent_version="0.1.0") if row.host != "lab-ep-09"} == {HAS}
+    older = rollout_rows(hosts, agent_version="0.0.9")
+    assert {row.status for row in older} == {NOT_YET, "unreported"}
+
+
+def test_dropped_reports_and_detection_are_shown(tmp_path, source):
+    fleet = Fleet(tmp_path / "spool", source, {"lab-ep-20": ["general"]})
+    fleet.drop(fleet.report("lab-ep-20", NOW, dropped=3, detection="polling"))
+    with FleetStore(str(tmp_path / "spool" / "fleet.db"), create=True) as store:
+        Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
+        (row,) = status_rows(fleet_hosts(store.latest(), None), NOW, DAY)
+    assert (row.state, row.dropped_reports, row.detection) == ("compliant", 3, "polling")
+    assert row.agent_text() == "0.1.0 (polling)" and row.policy_text() == "v7"
+    assert row.detail_lines() == ["nothing banned found", "3 earlier report(s) dropped by the device's full spool"]
