@@ -46,7 +46,8 @@ LAB_INVENTORY := inventory/lab/hosts.yml
 LAB := $(BIN)/banwatch lab
 
 # The operator's job end to end on the fleet lab: a fresh lab, banned apps planted on some
-# endpoints, a scan of every endpoint through Ansible, and the per-host result.
+# endpoints, the agent, collector and policies deployed through Ansible, every agent reporting
+# through the collector, and the fleet view of the result.
 demo: setup
 	@$(LAB) down --dir $(LAB_DIR) >/dev/null
 	$(LAB) up --dir $(LAB_DIR) --inventory $(LAB_INVENTORY)
@@ -57,22 +58,24 @@ demo: setup
 	@$(LAB) run lab-ep-05 --dir $(LAB_DIR) --as TikTok -- sleep infinity >/dev/null
 	@$(LAB) run lab-ep-06 --dir $(LAB_DIR) --as "TikTok LIVE Studio" -- sleep infinity >/dev/null
 	@$(LAB) install-package lab-ep-03 tiktok-desktop 2.1.0 --dir $(LAB_DIR)
-	@rm -rf $(LAB_DIR)/reports $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-quarantine
+	@rm -rf $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-quarantine
 	@echo
-	@echo "== scanning every endpoint through Ansible"
-	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/scan.yml -e banwatch_scan_report_dir=$(CURDIR)/$(LAB_DIR)/reports
-	@echo "== result"
-	@$(BIN)/banwatch reports $(LAB_DIR)/reports; [ $$? -le 1 ]
+	@echo "== deploying: the agent on every endpoint, the collector's drop box, each endpoint's signed policy"
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+	@echo "== every agent scans now, signs its report and ships it to the collector"
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/report_now.yml
+	@echo "== the fleet view: reports ingested from the collector's drop box into the fleet store"
+	@$(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
 	@echo
-	@echo "== the fleet view (store, inventory and drop box: the lab's)"
-	@if [ -d $(LAB_DIR)/dropbox ]; then $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]; fi
 	@$(BIN)/banwatch fleet status; [ $$? -le 1 ]
+	@echo
+	@$(BIN)/banwatch fleet exemptions; [ $$? -le 1 ]
 	@$(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
 	@echo
 	@echo "Next: the lab stays up for you to explore."
 	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
 	@echo "  $(BIN)/ansible -i $(LAB_INVENTORY) endpoints -m ansible.builtin.ping"
-	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another, then run the playbook again"
+	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another; then report_now.yml and fleet ingest"
 	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 

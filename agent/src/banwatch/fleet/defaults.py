@@ -1,7 +1,7 @@
 """Where the fleet store and its inputs live unless an option says otherwise.
 
-While a fleet lab runs in `./.lab`, its store, inventory, enrolled keys and drop box are the
-defaults, so `banwatch fleet status` right after `make demo` shows the demo's fleet. Without a
+While a fleet lab runs in `./.lab`, its store, inventory, enrolled keys and its collector's
+drop box are the defaults, so `banwatch fleet status` right after `make demo` shows the demo's fleet. Without a
 lab, the store is `./fleet.db` and the inputs must be named.
 """
 
@@ -11,13 +11,15 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
-from banwatch.lab.control import LabError, load_state
-from banwatch.lab.layout import LabPaths
+from banwatch.lab.control import LabError, LabState, endpoint_root, load_state
+from banwatch.lab.layout import COLLECTOR_NAME, LabPaths
 
 LAB_DIR = ".lab"
 STORE_NAME = "fleet.db"
-ENROLLED_DIR = "enrolled"
-DROPBOX_DIR = "dropbox"
+# Where the banwatch_agent role enrols each device's report key (devices/<host>.pub).
+ENROLLED_DEVICES = "devices"
+# The banwatch_collector role's drop box on the collector (banwatch_collector_root/incoming).
+COLLECTOR_DROPBOX = "var/lib/banwatch-collector/incoming"
 EXAMPLE_POLICY = os.path.join("inventory", "example", "policy")
 # A host whose last report is older than this is `stale`: agents scan every 10 minutes by
 # default, so a day of silence means the device is off, cut off, or its agent is not running.
@@ -49,11 +51,17 @@ def fleet_defaults(lab_dir: str = LAB_DIR) -> FleetDefaults:
     return FleetDefaults(
         store=os.path.join(lab_dir, STORE_NAME),
         inventory=state.inventory,
-        enrolled=os.path.join(lab_dir, ENROLLED_DIR),
-        dropbox=os.path.join(lab_dir, DROPBOX_DIR),
+        enrolled=os.path.join(LabPaths(lab_dir).enrolled, ENROLLED_DEVICES),
+        dropbox=lab_dropbox(state),
         policy=EXAMPLE_POLICY if os.path.isdir(EXAMPLE_POLICY) else None,
         lab=lab_dir,
     )
+
+
+def lab_dropbox(state: LabState) -> str | None:
+    """The lab collector's drop box as this machine sees it (through its endpoint's root)."""
+    collectors = [e for e in state.endpoints if e.name == COLLECTOR_NAME]
+    return os.path.join(endpoint_root(state, collectors[0]), COLLECTOR_DROPBOX) if collectors else None
 
 
 def sibling_dirs(store: str) -> tuple[str, str]:

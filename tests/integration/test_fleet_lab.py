@@ -1,0 +1,58 @@
+"""The whole reporting chain on fresh lab devices, as `make demo` runs it: agents deployed by
+Ansible scan, sign and ship through the collector's OpenSSH drop box; the fleet store ingests;
+the fleet view shows the exact state of every host."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from banwatch.fleet.defaults import fleet_defaults
+from tests.integration.conftest import Lab, banwatch
+
+pytestmark = pytest.mark.lab
+
+
+def fleet(lab: Lab, command: str, *args: str) -> tuple[int, Any]:
+    """`banwatch fleet COMMAND --format json` with the lab's store, inventory and keys; (exit code, JSON)."""
+    paths = fleet_defaults(str(lab.directory))
+    options = ["--store", paths.store, "--inventory", str(lab.inventory)]
+    if command == "exemptions":
+        options += ["--policy", str(paths.policy or "inventory/example/policy")]
+    result = banwatch("fleet", command, *options, *args, "--format", "json", check=False)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_reports_travel_through_the_collector_and_the_fleet_view_is_exact(fresh_lab: Lab):
+    lab = fresh_lab
+    for host, name in (("lab-ep-01", "TikTok"), ("lab-ep-03", "TikTok"), ("lab-ep-04", "TikTok LIVE Studio")):
+        lab.lab("run", host, "--as", name, "--", "sleep", "600")
+    lab.lab("install-package", "lab-ep-02", "tiktok-desktop", "2.1.0")
+    for playbook in ("playbooks/site.yml", "playbooks/report_now.yml"):
+        run = lab.playbook(playbook)
+        assert run.returncode == 0, run.stdout[-4000:]
+    paths = fleet_defaults(str(lab.directory))
+    assert paths.dropbox and any(name.endswith(".report.json") for name in os.listdir(paths.dropbox))
+    ingest = banwatch("fleet", "ingest", "--store", paths.store, "--from", paths.dropbox,
+                      "--enrolled", str(paths.enrolled), check=False)
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr  # nothing quarantined
+
+    code, rows = fleet(lab, "status")
+    assert code == 1  # hosts in violation
+    states = {row["host"]: row["state"] for row in rows}
+    assert states == {"lab-ep-01": "violation", "lab-ep-02": "violation", "lab-ep-03": "exempt",
+                      "lab-ep-04": "violation"}
+
+    _, view = fleet(lab, "exemptions")
+    press = next(row for row in view["exemptions"] if row["id"] == "EX-2026-014")
+    assert [(h["host"], h["cover"], h["app_present"]) for h in press["hosts"]] == [("lab-ep-03", "applied", True)]
+    assert {(u["app"], u["host"]) for u in view["present_without_cover"]} == {
+        ("tiktok", "lab-ep-01"), ("tiktok", "lab-ep-02"), ("tiktok", "lab-ep-04")}
+
+    installed = json.loads(lab.ssh("lab-ep-01", "cat /etc/ansible/facts.d/banwatch.fact").stdout)
+    code, rollout = fleet(lab, "rollout", "--policy-version", str(installed["policy_version"]))
+    assert code == 0, rollout
