@@ -125,21 +125,29 @@ def test_an_inventory_without_a_store_shows_every_host_unreported(demo):
 
 
 def test_a_running_lab_provides_the_defaults(tmp_path, monkeypatch):
-    """A lab state whose endpoint is a live process (this one) counts as running."""
+    """A lab state whose endpoints are a live process (this one) counts as running."""
     lab = tmp_path / ".lab"
     lab.mkdir()
-    endpoint = {"name": "lab-ep-01", "address": "127.0.1.1", "port": 22, "groups": ["general"],
-                "machine_id": "0" * 32, "launcher_pid": os.getpid(), "launcher_started": procs.start_time(os.getpid())}
-    (lab / "state.json").write_text(json.dumps({"schema": 1, "mode": "plain", "user": "root", "python": sys.executable,
-                                                "inventory": "inventory/lab/hosts.yml", "endpoints": [endpoint]}))
+    live = {"address": "127.0.1.1", "port": 22, "machine_id": "0" * 32, "launcher_pid": os.getpid(),
+            "launcher_started": procs.start_time(os.getpid())}
+    endpoints = [{"name": "lab-ep-01", "groups": ["general"], **live},
+                 {"name": "lab-collector", "groups": ["collectors"], **live}]
+
+    def write_state() -> None:
+        (lab / "state.json").write_text(json.dumps({"schema": 1, "mode": "plain", "user": "root",
+                                                    "python": sys.executable, "inventory": "inventory/lab/hosts.yml",
+                                                    "endpoints": endpoints}))
+
+    write_state()
     monkeypatch.chdir(tmp_path)
     defaults = fleet_defaults()
+    # In plain mode the collector's files are this machine's own.
     assert (defaults.store, defaults.inventory, defaults.enrolled, defaults.dropbox) == (
-        os.path.join(".lab", "fleet.db"), "inventory/lab/hosts.yml", os.path.join(".lab", "enrolled"),
-        os.path.join(".lab", "dropbox"))
-    endpoint["launcher_started"] = -1  # that process is gone: the lab is down
-    (lab / "state.json").write_text(json.dumps({"schema": 1, "mode": "plain", "user": "root", "python": sys.executable,
-                                                "inventory": "inventory/lab/hosts.yml", "endpoints": [endpoint]}))
+        os.path.join(".lab", "fleet.db"), "inventory/lab/hosts.yml", str(lab / "enrolled" / "devices"),
+        "/var/lib/banwatch-collector/incoming")
+    for endpoint in endpoints:
+        endpoint["launcher_started"] = -1  # that process is gone: the lab is down
+    write_state()
     assert fleet_defaults().store == "fleet.db" and fleet_defaults().inventory is None
 
 

@@ -162,5 +162,6 @@ def test_report_data_is_escaped_and_nothing_is_fetched():
     row = StatusRow("<img src=x onerror=alert(1)>", "violation", "x", (), None, None, None, None,
                     ("tiktok violation (pid 1 <script>)",), 0, None, True)
     html = render_page(generated_at="now", store="s", status=[row], exemptions=None, uncovered=[], quarantined=0)
+    assert "from s</p>" in html  # no quarantine note, not even a placeholder
     assert "<img src=x" not in html and "<script>" not in html and "&lt;script&gt;" in html
     assert "default-src 'none'" in html and "http://" not in html and "https://" not in html

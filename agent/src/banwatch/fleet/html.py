@@ -88,7 +88,7 @@ def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
 <title>banwatch fleet report</title><style>{_CSS}</style></head>
 <body>
 <h1>banwatch fleet report</h1>
-<p class="meta">{len(status)} hosts · generated {_e(generated_at)} from {_e(store)}{_e(note)}</p>
+<p class="meta">{len(status)} hosts · generated {_e(generated_at)} from {_e(store)}{html.escape(note)}</p>
 <div class="counts" id="counts">{tiles}</div>
 <h2>Hosts</h2>
 {host_table}
