@@ -7,20 +7,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from banwatch import supervisor
 from banwatch.agent_config import DEFAULT_CONFIG, load_config
 from banwatch.agent_status import current_status, health_problems
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Handler, print_json, print_json_line, run
+from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Handler, lazy, print_json, print_json_line, run
 from banwatch.cli.scan import add_scan_parser
-from banwatch.daemon import Agent
-from banwatch.device_keys import init_keys
 from banwatch.device_policy import REJECTED, PolicyStore
-from banwatch.errors import InputError
 from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK, fact_document, write_fact
-from banwatch.quarantine import QuarantineStore
-from banwatch.shipper import Shipper
-from banwatch.spool import Spool
 
+# The commands that run the agent itself, imported when they run (cli/agent_service.py).
+SERVICE = "banwatch.cli.agent_service"
 EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
 
 
@@ -71,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     daemon = commands.add_parser("run", help="run the agent in the foreground (what the service runs)")
     _config_option(daemon)
-    daemon.set_defaults(handler=run_daemon)
+    daemon.set_defaults(handler=lazy(SERVICE, "run_daemon"))
 
     status = commands.add_parser("status", help="what the running agent reports about itself")
     _config_option(status)
@@ -84,15 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="this device's own keys (report signing, collector login)")
     keys_commands = keys.add_subparsers(metavar="COMMAND")
-    _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line", run_keys_init)
-    _command(commands, "ship", "send the spooled reports to the collector once; one JSON line", run_ship)
+    _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line",
+             lazy(SERVICE, "run_keys_init"))
+    _command(commands, "ship", "send the spooled reports to the collector once; one JSON line",
+             lazy(SERVICE, "run_ship"))
 
     quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
     quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")
-    listing = _command(quarantine_commands, "list", "every quarantined file, with its manifest", run_quarantine_list)
+    listing = _command(quarantine_commands, "list", "every quarantined file, with its manifest",
+                       lazy(SERVICE, "run_quarantine_list"))
     listing.add_argument("--json", action="store_true", help="the manifests as one JSON document")
     _command(quarantine_commands, "restore", "put a quarantined file back exactly (bytes, owner, mode)",
-             run_quarantine_restore, argument="id")
+             lazy(SERVICE, "run_quarantine_restore"), argument="id")
 
     service = commands.add_parser("service", help="supervised mode, for hosts without systemd")
     service_commands = service.add_subparsers(metavar="COMMAND")
@@ -101,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                          ("restart", "stop, then start (e.g. after a new release)")):
         command = service_commands.add_parser(action, help=text)
         _config_option(command)
-        command.set_defaults(handler=run_service, action=action)
+        command.set_defaults(handler=lazy(SERVICE, "run_service"), action=action)
     return parser
 
 
@@ -129,48 +127,6 @@ def run_config_check(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid; host {config.host_name}, trusts {', '.join(sorted(config.trusted_keys))}, "
           f"scans every {config.scan_interval}s, {config.mode} mode, detection {config.detection}")
     return EXIT_OK
-
-
-def run_daemon(args: argparse.Namespace) -> int:
-    return Agent(load_config(args.config)).run()
-
-
-def run_quarantine_list(args: argparse.Namespace) -> int:
-    entries = QuarantineStore(load_config(args.config).state_dir).entries()
-    if args.json:
-        print_json(entries)
-        return EXIT_OK
-    if not entries:
-        print("nothing in quarantine")
-    for entry in entries:
-        state = f"restored {entry['restored_at']}" if entry.get("restored_at") else "quarantined"
-        print(f"{entry['id']}  {entry['app']}  {entry['original_path']}  uid {entry['uid']} gid {entry['gid']} "
-              f"mode {entry['mode']:04o}  sha256 {entry['sha256'][:16]}…  {entry['quarantined_at']}  {state}")
-    return EXIT_OK
-
-
-def run_quarantine_restore(args: argparse.Namespace) -> int:
-    """One JSON line: restored, with the path (exit 0), or an error naming the fix (exit 2)."""
-    manifest = QuarantineStore(load_config(args.config).state_dir).restore(args.id)
-    print_json_line({"result": "restored", "id": manifest["id"], "path": manifest["original_path"]})
-    return EXIT_OK
-
-
-def run_keys_init(args: argparse.Namespace) -> int:
-    print_json_line(init_keys(load_config(args.config)).document())
-    return EXIT_OK
-
-
-def run_ship(args: argparse.Namespace) -> int:
-    """Exit 0 when nothing failed, 1 when some report is still to deliver (the line says why)."""
-    config = load_config(args.config)
-    if config.collector is None:
-        raise InputError.single(config.path, "no collector is configured, so there is nowhere to ship to",
-                                "set collector_host (and collector_known_hosts), or fetch the spool with "
-                                "playbooks/collect.yml")
-    result = Shipper(config.collector, Spool.for_config(config, sealing=False)).ship_once()
-    print_json_line(result.document())
-    return EXIT_FINDINGS if result.failed else EXIT_OK
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -225,20 +181,6 @@ def format_status(status: dict[str, Any]) -> str:
     if "healthy" in status:
         lines.append("healthy" if status["healthy"] else "unhealthy: " + "; ".join(status["problems"]))
     return "\n".join(lines)
-
-
-def run_service(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if args.action == "start":
-        result = supervisor.start(config)
-    elif args.action == "stop":
-        result = supervisor.stop(config)
-    else:
-        stopped = supervisor.stop(config)
-        started = supervisor.start(config)
-        result = supervisor.ServiceResult("restarted" if stopped.pid else started.result, started.pid)
-    print_json_line(result.document())
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -59,3 +60,14 @@ def print_json(document: Any) -> None:
 
 def print_json_line(document: Any) -> None:
     sys.stdout.write(json.dumps(document, sort_keys=True) + "\n")
+
+
+def lazy(module: str, name: str) -> Handler:
+    """A command handler imported only when its command runs, so a quick command (a policy
+    install, a status check) never pays for the imports of the daemon or the scanner."""
+
+    def handler(args: argparse.Namespace) -> int:
+        command: Handler = getattr(importlib.import_module(module), name)
+        return command(args)
+
+    return handler

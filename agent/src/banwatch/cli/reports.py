@@ -9,7 +9,7 @@ from typing import Any
 
 from banwatch import render
 from banwatch.cli.common import EXIT_FINDINGS, EXIT_OK, print_json
-from banwatch.cli.scan import describe_evidence
+from banwatch.cli.scan_run import describe_evidence
 from banwatch.errors import InputError
 from banwatch.report import REPORT_SCHEMA
 from banwatch.verdicts import VIOLATION

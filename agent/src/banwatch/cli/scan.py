@@ -1,24 +1,15 @@
-"""`scan` (one full scan against a policy source) and `inventory` (what the sources see)."""
+"""`scan` (one full scan against a policy) and `inventory` (what the sources see): their arguments.
+
+Only the arguments live here, so building `banwatch-agent`'s parser costs nothing; the commands
+themselves (cli/scan_run.py) are imported when they run.
+"""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import sys
-from typing import Any
 
-from banwatch import hostinfo, render, sources
-from banwatch.agent_config import DEFAULT_CONFIG, AgentConfig, load_config
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json
-from banwatch.device_policy import PolicyRejected, PolicyStore
-from banwatch.errors import InputError
-from banwatch.policy import load_policy_source
-from banwatch.report import COMPLIANT
-from banwatch.scanner import scan
-from banwatch.sources.base import SourceContext
-from banwatch.sources.exe_hash import HashCache
-from banwatch.spool import Spool
-from banwatch.verdicts import HostIdentity
+from banwatch.agent_config import DEFAULT_CONFIG
+from banwatch.cli.common import lazy
 
 
 def add_scan_parser(subparsers: argparse._SubParsersAction, *, device: bool = False) -> None:
@@ -34,95 +25,14 @@ def add_scan_parser(subparsers: argparse._SubParsersAction, *, device: bool = Fa
     parser.add_argument("--host", metavar="NAME", help="evaluate as this inventory host (default: hostname)")
     parser.add_argument("--host-groups", metavar="G1,G2", default="", help="the host's inventory groups")
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.set_defaults(handler=run_scan)
+    parser.set_defaults(handler=lazy("banwatch.cli.scan_run", "run_scan"))
 
 
 def add_inventory_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inventory", help="list what each source sees, without a policy")
-    parser.add_argument("--source", action="append", metavar="NAME", help=f"one of: {', '.join(sources.SOURCES)}")
+    parser.add_argument("--source", action="append", metavar="NAME",
+                        help="a source, e.g. processes or dpkg (repeat for several; default: all)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.set_defaults(handler=run_inventory)
-
-
-def run_scan(args: argparse.Namespace) -> int:
-    groups = frozenset(g.strip() for g in args.host_groups.split(",") if g.strip())
-    if args.policy is not None:
-        policy, policy_info = load_policy_source(args.policy), None
-        host = HostIdentity(args.host or hostinfo.hostname(), groups)
-    else:
-        config = load_config(args.config)
-        try:
-            policy, policy_info = PolicyStore(config).load(dt.datetime.now(dt.timezone.utc))
-        except PolicyRejected as exc:
-            raise InputError.single(config.policy_path, f"the installed policy is not usable: {exc}",
-                                    "install a valid policy with 'banwatch-agent policy install'") from None
-        bound = policy_info_host(policy_info, config)
-        host = HostIdentity(args.host or bound[0], groups or bound[1])
-    report = scan(policy, host, policy_info=policy_info)
-    if getattr(args, "spool", False):
-        Spool.for_config(load_config(args.config)).put(report)
-    if args.format == "json":
-        print_json(report)
-    else:
-        print(format_report(report))
-    return EXIT_OK if report["summary"]["verdict"] == COMPLIANT else EXIT_FINDINGS
-
-
-def policy_info_host(info: dict[str, Any], config: AgentConfig) -> tuple[str, frozenset[str]]:
-    """Who the installed policy says this device is: its inventory name and groups."""
-    return info.get("host_name") or config.host_name, frozenset(info.get("host_groups", ()))
-
-
-def format_report(report: dict[str, Any]) -> str:
-    host = report["host"]
-    summary = report["summary"]
-    groups = ", ".join(host["groups"]) or "none"
-    lines = [f"host {host['name']} (groups: {groups})  verdict: {summary['verdict'].upper()}  "
-             f"violations: {summary['violation']}  exempt: {summary['exempt']}  "
-             f"under review: {summary['under_review']}"]
-    if report["findings"]:
-        rows = [(f["app"], f["verdict"], f.get("exemption"), f["source"],
-                 f"{f['rule']['kind']}={f['rule']['pattern']}", describe_evidence(f["evidence"]))
-                for f in report["findings"]]
-        lines += ["", render.table(("app", "verdict", "exemption", "source", "rule", "evidence"), rows)]
-    else:
-        lines += ["", "no banned or under-review app found"]
-    notes = [f"  {f['app']}: {f['note']}" for f in report["findings"] if f.get("note")]
-    if notes:
-        lines += ["", "notes:", *notes]
-    status = ", ".join(f"{name} {info['status']}" + (f" ({info['count']})" if info["status"] == "ok" else "")
-                       for name, info in report["sources"].items() if info["status"] != "skipped")
-    lines += ["", f"sources: {status}"]
-    lines += [f"error in source {e['source']}: {e['error']}" for e in report["errors"]]
-    return "\n".join(lines)
-
-
-def describe_evidence(evidence: dict[str, Any]) -> str:
-    if "pid" in evidence:
-        return f"pid {evidence['pid']} {evidence.get('exe') or evidence.get('name')}"
-    parts = [evidence.get("identifier") or evidence.get("name"), evidence.get("version")]
-    return " ".join(str(p) for p in parts if p)
-
-
-def run_inventory(args: argparse.Namespace) -> int:
-    names = args.source or [n for n in sources.SOURCES if n != "executables"]
-    unknown = [n for n in names if n not in sources.SOURCES]
-    if unknown:
-        raise InputError.single("--source", f"unknown source '{unknown[0]}'",
-                                f"use one of: {', '.join(sources.SOURCES)}")
-    ctx = SourceContext(details=True, hash_cache=HashCache())
-    results = sources.run_sources(names, ctx)
-    observations = [obs.to_dict() for result in results for obs in result.observations]
-    if args.format == "json":
-        print_json(observations)
-    else:
-        rows = [(o["source"], o["name"], o.get("version"), o.get("pid") or o.get("identifier"),
-                 o.get("exe") or o.get("path")) for o in observations]
-        print(render.table(("source", "name", "version", "pid/id", "path"), rows))
-    failed = [r for r in results if r.status == "error"]
-    for result in results:
-        if result.status != "ok":
-            print(f"{result.name}: {result.status}: {result.error}", file=sys.stderr)
-    return EXIT_INPUT if failed and len(failed) == len(results) else EXIT_OK
+    parser.set_defaults(handler=lazy("banwatch.cli.scan_run", "run_inventory"))
 
 

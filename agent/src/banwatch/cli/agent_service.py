@@ -1,0 +1,73 @@
+"""`banwatch-agent` commands that run the agent or reach beyond the device's policy: the daemon,
+the supervised service, quarantine, the device's keys and shipping. Imported only when one of
+them runs, so the quick commands (policy install, status, fact) stay quick."""
+
+from __future__ import annotations
+
+import argparse
+
+from banwatch import supervisor
+from banwatch.agent_config import load_config
+from banwatch.cli.common import EXIT_FINDINGS, EXIT_OK, print_json, print_json_line
+from banwatch.daemon import Agent
+from banwatch.device_keys import init_keys
+from banwatch.errors import InputError
+from banwatch.quarantine import QuarantineStore
+from banwatch.shipper import Shipper
+from banwatch.spool import Spool
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    return Agent(load_config(args.config)).run()
+
+
+def run_quarantine_list(args: argparse.Namespace) -> int:
+    entries = QuarantineStore(load_config(args.config).state_dir).entries()
+    if args.json:
+        print_json(entries)
+        return EXIT_OK
+    if not entries:
+        print("nothing in quarantine")
+    for entry in entries:
+        state = f"restored {entry['restored_at']}" if entry.get("restored_at") else "quarantined"
+        print(f"{entry['id']}  {entry['app']}  {entry['original_path']}  uid {entry['uid']} gid {entry['gid']} "
+              f"mode {entry['mode']:04o}  sha256 {entry['sha256'][:16]}…  {entry['quarantined_at']}  {state}")
+    return EXIT_OK
+
+
+def run_quarantine_restore(args: argparse.Namespace) -> int:
+    """One JSON line: restored, with the path (exit 0), or an error naming the fix (exit 2)."""
+    manifest = QuarantineStore(load_config(args.config).state_dir).restore(args.id)
+    print_json_line({"result": "restored", "id": manifest["id"], "path": manifest["original_path"]})
+    return EXIT_OK
+
+
+def run_keys_init(args: argparse.Namespace) -> int:
+    print_json_line(init_keys(load_config(args.config)).document())
+    return EXIT_OK
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing failed, 1 when some report is still to deliver (the line says why)."""
+    config = load_config(args.config)
+    if config.collector is None:
+        raise InputError.single(config.path, "no collector is configured, so there is nowhere to ship to",
+                                "set collector_host (and collector_known_hosts), or fetch the spool with "
+                                "playbooks/collect.yml")
+    result = Shipper(config.collector, Spool.for_config(config, sealing=False)).ship_once()
+    print_json_line(result.document())
+    return EXIT_FINDINGS if result.failed else EXIT_OK
+
+
+def run_service(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.action == "start":
+        result = supervisor.start(config)
+    elif args.action == "stop":
+        result = supervisor.stop(config)
+    else:
+        stopped = supervisor.stop(config)
+        started = supervisor.start(config)
+        result = supervisor.ServiceResult("restarted" if stopped.pid else started.result, started.pid)
+    print_json_line(result.document())
+    return EXIT_OK
