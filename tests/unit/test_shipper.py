@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from banwatch.delivery import SpooledDelivery
 from banwatch.device_keys import load_report_key
 from banwatch.errors import InputError
 from banwatch.report_envelope import open_report
@@ -193,3 +194,29 @@ def test_a_shipper_killed_at_random_points_never_loses_or_duplicates_a_report(ru
     assert arrived(config, box) == Counter(dict.fromkeys(ids, 1))
     assert Spool.for_config(config).pending() == []
     assert all(p.name.endswith((".report.json", ".part")) for p in box.incoming.iterdir())
+
+
+def test_the_agents_delivery_spools_then_ships_through_a_child_process(running):
+    """What the daemon does with each report: signed into the spool, shipped by `banwatch-agent
+    ship` in a child process (no SSH code in the agent), woken by the report itself."""
+    config, box = running
+    delivery = SpooledDelivery(config)
+    delivery.start()
+    try:
+        report = a_report()
+        delivery.put(report)
+        deadline = time.monotonic() + 30
+        while (delivery.last_shipment or {}).get("sent") != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert arrived(config, box) == Counter({report["report_id"]: 1})
+        assert delivery.depth() == 0 and delivery.last_shipment == {"sent": 1, "failed": 0, "pending": 0,
+                                                                    "error": None}
+    finally:
+        delivery.stop()
+
+
+def test_the_running_agent_never_loads_the_ssh_code():
+    """The daemon's memory stays small: paramiko lives only in the short-lived `ship` process."""
+    probe = "import sys, banwatch.daemon, banwatch.cli.agent; print('paramiko' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import errno
 import posixpath
-import random
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from banwatch.agent_config import CollectorSettings
 from banwatch.errors import InputError
+from banwatch.ship_schedule import IDLE_INTERVAL, Backoff, ShipResult, ShipSchedule
 from banwatch.spool import Spool
 
 # What the shipper asks of the drop box, and all the collector allows (sftp-server -p).
@@ -34,32 +33,6 @@ SFTP_REQUESTS = ("open", "close", "write", "fsync", "rename", "lstat")
 SFTP_FSYNC = "fsync@openssh.com"
 PART_SUFFIX = ".part"  # an upload in progress, or one a cut connection left behind
 CONNECT_TIMEOUT = 15.0
-IDLE_INTERVAL = 60.0  # how often an idle shipper looks for reports nobody told it about
-WAIT_SLICE = 0.5  # how quickly a waiting shipper notices it should stop
-
-
-@dataclass
-class ShipResult:
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-    error: str | None = None
-
-    def document(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: after the n-th failure in a row, wait a random time
-    up to initial·2ⁿ⁻¹ (at most `maximum`), so a fleet never retries in step."""
-
-    initial: float = 5.0
-    maximum: float = 600.0
-
-    def delay(self, failures: int, draw: Callable[[], float] = random.random) -> float:
-        ceiling = min(self.maximum, self.initial * 2 ** min(max(failures - 1, 0), 32))
-        return ceiling * draw()
 
 
 class ConnectionLost(Exception):
@@ -71,7 +44,7 @@ class Shipper:
         self.collector = collector
         self.spool = spool
         self.timeout = timeout
-        self._wake = threading.Event()
+        self.schedule = ShipSchedule(self.ship_once)
 
     def ship_once(self) -> ShipResult:
         """Send everything spooled, over one connection. Problems with the collector or the network
@@ -110,37 +83,12 @@ class Shipper:
 
     def nudge(self) -> None:
         """A report was just spooled: ship now rather than at the next interval."""
-        self._wake.set()
+        self.schedule.nudge()
 
     def ship_forever(self, stop: threading.Event, *, backoff: Backoff | None = None,
                      interval: float = IDLE_INTERVAL, on_result: Callable[[ShipResult], None] | None = None) -> None:
-        """Ship until `stop` is set: at once when nudged, every `interval` otherwise, and after a
-        failure only when the backoff has passed. Never raises: run it in the agent's thread."""
-        backoff = backoff or Backoff()
-        failures = 0
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                result = self.ship_once()
-            except Exception as exc:  # noqa: BLE001 - a missing key today may be deployed tomorrow
-                result = ShipResult(error=describe(exc))
-            if on_result is not None:
-                on_result(result)
-            failures = failures + 1 if result.error else 0
-            if failures:
-                self._wait(stop, backoff.delay(failures), wakeable=False)
-            else:
-                self._wait(stop, interval, wakeable=True)
-
-    def _wait(self, stop: threading.Event, seconds: float, *, wakeable: bool) -> None:
-        remaining = seconds
-        while remaining > 0 and not stop.is_set() and not (wakeable and self._wake.is_set()):
-            step = min(WAIT_SLICE, remaining)
-            if wakeable:
-                self._wake.wait(step)
-            else:
-                stop.wait(step)
-            remaining -= step
+        """Ship in this process until `stop` is set, on the schedule of `ship_schedule`."""
+        self.schedule.run(stop, backoff=backoff, interval=interval, on_result=on_result)
 
     def _connect(self) -> paramiko.SSHClient:
         collector = self.collector
