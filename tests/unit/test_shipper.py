@@ -217,6 +217,6 @@ def test_the_agents_delivery_spools_then_ships_through_a_child_process(running):
 
 def test_the_running_agent_never_loads_the_ssh_code():
     """The daemon's memory stays small: paramiko lives only in the short-lived `ship` process."""
-    probe = "import sys, banwatch.daemon, banwatch.cli.agent; print('paramiko' in sys.modules)"
+    probe = "import sys, banwatch.cli.agent_service; print('paramiko' in sys.modules)"  # what `run` imports
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line",
              lazy(SERVICE, "run_keys_init"))
     _command(commands, "ship", "send the spooled reports to the collector once; one JSON line",
-             lazy(SERVICE, "run_ship"))
+             lazy("banwatch.cli.agent_ship", "run_ship"))
 
     quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
     quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")

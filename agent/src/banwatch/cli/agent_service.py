@@ -8,13 +8,10 @@ import argparse
 
 from banwatch import supervisor
 from banwatch.agent_config import load_config
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_OK, print_json, print_json_line
+from banwatch.cli.common import EXIT_OK, print_json, print_json_line
 from banwatch.daemon import Agent
 from banwatch.device_keys import init_keys
-from banwatch.errors import InputError
 from banwatch.quarantine import QuarantineStore
-from banwatch.shipper import Shipper
-from banwatch.spool import Spool
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -45,18 +42,6 @@ def run_quarantine_restore(args: argparse.Namespace) -> int:
 def run_keys_init(args: argparse.Namespace) -> int:
     print_json_line(init_keys(load_config(args.config)).document())
     return EXIT_OK
-
-
-def run_ship(args: argparse.Namespace) -> int:
-    """Exit 0 when nothing failed, 1 when some report is still to deliver (the line says why)."""
-    config = load_config(args.config)
-    if config.collector is None:
-        raise InputError.single(config.path, "no collector is configured, so there is nowhere to ship to",
-                                "set collector_host (and collector_known_hosts), or fetch the spool with "
-                                "playbooks/collect.yml")
-    result = Shipper(config.collector, Spool.for_config(config, sealing=False)).ship_once()
-    print_json_line(result.document())
-    return EXIT_FINDINGS if result.failed else EXIT_OK
 
 
 def run_service(args: argparse.Namespace) -> int:
