@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from tests.conftest import EXAMPLE_POLICY, REPO
 
-ISSUED = "2026-11-25T09:00:00Z"
+# Issued yesterday, so the policies are valid whenever the tests run (they are installed for real).
+ISSUED = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).strftime("%Y-%m-%dT09:00:00Z")
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
