@@ -140,7 +140,8 @@ class PolicyStore:
         changes nothing, not even the record of a rejection (Ansible's check mode)."""
         now = now or dt.datetime.now(dt.timezone.utc)
         state = self.state()
-        before = self.installed_summary(now)
+        installed = self._installed_bytes()  # read once: the "before" of the diff, and the unchanged check
+        before = self._summary(installed, now)
         try:
             data = read_bounded(path)
             policy = self._verify(data, now)
@@ -158,7 +159,7 @@ class PolicyStore:
                 self._save_state(state)
             return InstallResult(REJECTED, None, str(exc), before, before)
         after = policy_summary(policy.payload, policy.digest)
-        if same and self._installed_bytes() == data:
+        if same and installed == data:
             return InstallResult(UNCHANGED, policy.version, None, before, after)
         if dry_run:
             return InstallResult(INSTALLED, policy.version, None, before, after)
@@ -169,10 +170,12 @@ class PolicyStore:
         self._save_state(state)
         return InstallResult(INSTALLED, policy.version, None, before, after)
 
-    def installed_summary(self, now: dt.datetime) -> dict[str, Any] | None:
+    def _summary(self, installed: bytes | None, now: dt.datetime) -> dict[str, Any] | None:
         """The installed policy's summary; None when there is none (or it no longer verifies)."""
+        if installed is None:
+            return None
         try:
-            policy = self._verify(read_bounded(self.config.policy_path), now, allow_expired=True)
+            policy = self._verify(installed, now, allow_expired=True)
         except PolicyRejected:
             return None
         return policy_summary(policy.payload, policy.digest)
