@@ -50,7 +50,8 @@ class SpooledDelivery:
             self.schedule.nudge()
 
     def depth(self) -> int:
-        return self.spool.usage().reports
+        """Reports waiting to be shipped: a directory listing, no stat per file (status asks often)."""
+        return len(self.spool.pending())
 
     def stop(self) -> None:
         """Stop shipping (what is unsent stays spooled for the next start)."""
