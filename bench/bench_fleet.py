@@ -6,7 +6,7 @@ Measured: `Ingest.run` — reading each file safely, verifying its Ed25519 signa
 enrolled key, checking its shape, de-duplicating by id, storing, moving it to the archive.
 Targets: at most 2x the floor and at least 5,000 reports/s.
 `fleet status`: the real command (a new process) over the resulting 100,000 hosts, output to
-/dev/null, against the same join done by sqlite3 alone; target under 1 s.
+/dev/null, against reading the same hosts' rows with sqlite3 alone; target under 1 s.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
     for statement in store_module.SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
-    reports, envelopes, latest = [], [], []
+    reports, envelopes = [], []
     for name in sorted(os.listdir(dropbox)):
         data = (dropbox / name).read_bytes()
         report = json.loads(base64.b64decode(json.loads(data)["payload"]))
@@ -94,11 +94,10 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
                         "[]", 0, json.dumps(findings), summary["verdict"],
                         "banned app found: tiktok" if findings else "nothing banned found"))
         envelopes.append((report["report_id"], data))
-        latest.append((report["host"]["name"], report["report_id"], report["generated_at"]))
     db.execute("BEGIN IMMEDIATE")
     db.executemany(store_module.INSERT_REPORT, reports)
     db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)", envelopes)
-    db.executemany(store_module.UPSERT_LATEST, latest)
+    db.executemany(store_module.UPSERT_LATEST, map(store_module.host_row, reports))
     db.execute("COMMIT")
     db.close()
 
@@ -129,8 +128,7 @@ def main(count: int = REPORTS) -> list[str]:
 
         def status_floor() -> None:
             with sqlite3.connect(store_path) as db:
-                db.execute("SELECT r.* FROM hosts h JOIN reports r ON r.report_id = h.report_id "
-                           "ORDER BY h.host").fetchall()
+                db.execute("SELECT * FROM hosts ORDER BY host").fetchall()
 
         status_seconds = min(timed(status) for _ in range(3))
         status_floor_seconds = min(timed(status_floor) for _ in range(3))
@@ -139,7 +137,7 @@ def main(count: int = REPORTS) -> list[str]:
         f"ingest rate: {rate:,.0f} reports/s (floor {count / floor:,.0f}/s; target >= 5,000) "
         f"{'ok' if rate >= 5000 else 'UNDER TARGET'}",
         f"fleet status over {count} hosts: {status_seconds:.2f} s, whole command "
-        f"(floor: the same join with sqlite3 alone {status_floor_seconds:.2f} s; target < 1 s) "
+        f"(floor: the same rows read with sqlite3 alone {status_floor_seconds:.2f} s; target < 1 s) "
         f"{verdict(status_seconds, 1.0)}",
     ]
 

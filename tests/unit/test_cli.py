@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import uuid
 
 import pytest
 
+from banwatch.cli.main import COMMANDS, build_parser
 from tests.conftest import example_documents
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
@@ -89,3 +91,22 @@ def test_agent_entry_point_scans_too(example_policy_dir):
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode in (0, 1)
     assert json.loads(result.stdout)["schema"] == "banwatch.report/1"
+
+
+def test_each_command_is_built_from_its_own_module_alone():
+    def names(parser: argparse.ArgumentParser) -> set[str]:
+        (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return set(commands.choices)
+
+    assert names(build_parser([])) == set(COMMANDS) == names(build_parser(["no-such-command"]))
+    for name in COMMANDS:
+        assert names(build_parser(["--version", name, "--help"])) == {name}
+
+
+def test_fleet_status_loads_no_other_command():
+    probe = ("import sys; from banwatch.cli.main import main; main(['fleet', 'status', '--store', '/nonexistent']); "
+             "print(sorted(m for m in sys.modules if m.startswith(('banwatch.cli.', 'banwatch.lab.control', "
+             "'banwatch.fleet.ingest', 'multiprocessing', 'paramiko'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.split("\n")[-2] == str(["banwatch.cli.common", "banwatch.cli.fleet",
+                                                "banwatch.cli.fleet_views", "banwatch.cli.main"])

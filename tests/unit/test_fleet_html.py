@@ -15,8 +15,8 @@ import pytest
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
-from banwatch.fleet.store import FleetStore
-from banwatch.fleet.views import StatusRow, exemption_view, fleet_hosts, status_rows
+from banwatch.fleet.store import FleetStore, LatestReport
+from banwatch.fleet.views import FleetHost, StatusRow, exemption_view, fleet_hosts, status_rows
 from banwatch.inventory import InventoryHost
 from banwatch.policy import load_policy_source
 from tests.conftest import EXAMPLE_POLICY
@@ -159,8 +159,11 @@ def test_the_rendered_page_shows_every_host_state_and_exemption(tmp_path):
 
 
 def test_report_data_is_escaped_and_nothing_is_fetched():
-    row = StatusRow("<img src=x onerror=alert(1)>", "violation", "x", (), None, None, None, None,
-                    ("tiktok violation (pid 1 <script>)",), 0, None, True)
+    host = "<img src=x onerror=alert(1)>"
+    finding = '[{"app":"tiktok","verdict":"violation","exemption":null,"seen":"pid 1 <script>"}]'
+    report = LatestReport(host, "general", "2026-11-24T12:00:00Z", "0.1.0", None, 7, "valid", None, "", 0, finding,
+                          "violation", "banned app found: tiktok")
+    row = StatusRow(FleetHost(host, report, True), "violation", "banned app found: tiktok")
     html = render_page(generated_at="now", store="s", status=[row], exemptions=None, uncovered=[], quarantined=0)
     assert "from s</p>" in html  # no quarantine note, not even a placeholder
     assert "<img src=x" not in html and "<script>" not in html and "&lt;script&gt;" in html

@@ -14,7 +14,7 @@ import pytest
 from banwatch.errors import InputError
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
-from banwatch.fleet.ingest import Ingest, ingest_lock
+from banwatch.fleet.ingest import Ingest, batch_bounds, ingest_lock
 from banwatch.fleet.store import FleetStore
 from banwatch.policy import load_policy_source
 from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
@@ -206,3 +206,42 @@ def test_archived_files_are_named_by_their_verified_id(fleet):
     assert ingest(fleet).new == 1
     assert len(archived(fleet)) == 10 and taken in archived(fleet)
     assert any(mine["report_id"] in name for name in archived(fleet))
+
+
+def test_a_schema_1_store_is_brought_up_to_date_when_opened(fleet):
+    """Schema 1 kept only the report id per host; opening it copies each latest report's view columns in."""
+    ingest(fleet)
+    path = str(fleet.root / "fleet.db")
+    with FleetStore(path) as store:
+        before = store.latest()
+    with sqlite3.connect(path) as db:  # the store as banwatch before schema 2 left it
+        db.executescript("ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts (host TEXT PRIMARY KEY, "
+                         "report_id TEXT NOT NULL, generated_at TEXT NOT NULL) WITHOUT ROWID; INSERT INTO hosts "
+                         "SELECT host, report_id, generated_at FROM hosts_now; DROP TABLE hosts_now; "
+                         "PRAGMA user_version = 1;")
+    with FleetStore(path) as store:
+        assert store.latest() == before and len(before) == 8
+    assert rows(fleet, "PRAGMA user_version") == [(2,)]
+    late = fleet.report("lab-ep-02", NOW + dt.timedelta(hours=1), [tiktok_process()])
+    fleet.drop(late)
+    ingest(fleet)
+    with FleetStore(path) as store:
+        latest = {report.host: report for report in store.latest()}
+    assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T13:00:00Z"
+
+
+def test_a_store_of_a_newer_schema_is_refused_untouched(fleet):
+    ingest(fleet)
+    with sqlite3.connect(fleet.root / "fleet.db") as db:
+        db.execute("PRAGMA user_version = 3")
+    with pytest.raises(InputError, match="schema version 3, this banwatch reads version 2"):
+        FleetStore(str(fleet.root / "fleet.db"))
+    assert rows(fleet, "PRAGMA user_version") == [(3,)]
+
+
+def test_batches_start_small_grow_and_cover_every_file_once():
+    assert batch_bounds(0) == []
+    assert batch_bounds(3) == [(0, 3)]
+    bounds = batch_bounds(40_000)
+    assert [end - start for start, end in bounds] == [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 500]
+    assert all(end == start for (_, end), (start, _) in zip(bounds, bounds[1:])) and bounds[-1][1] == 40_000

@@ -8,7 +8,7 @@ import pytest
 
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest
-from banwatch.fleet.store import FleetStore
+from banwatch.fleet.store import FleetStore, LatestReport
 from banwatch.fleet.views import (
     APPLIED,
     BLOCKED,
@@ -17,6 +17,8 @@ from banwatch.fleet.views import (
     NOT_YET,
     PENDING,
     REJECTED,
+    FleetHost,
+    StatusRow,
     exemption_view,
     fleet_hosts,
     rollout_rows,
@@ -30,6 +32,7 @@ from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, Fleet, demo_fleet, tikt
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(hours=24)
+NOW_TEXT = "2026-11-24T12:00:00Z"
 
 
 @pytest.fixture
@@ -58,8 +61,9 @@ def test_every_demo_host_has_its_exact_state(store):
     assert by_host["lab-ep-07"].reason.startswith("rejected a policy: rollback: version 6")
     assert by_host["lab-ep-08"].reason == "source failed: dpkg: dpkg database unreadable"
     assert by_host["lab-ep-04"].reason == "no report for 2 d (expected within 1 d)"
-    assert (by_host["lab-ep-02"].agent_version, by_host["lab-ep-02"].policy_version,
-            by_host["lab-ep-02"].policy_state) == ("0.1.0", 7, "valid")
+    assert by_host["lab-ep-02"].cells()[2:4] == ("0.1.0", "v7")
+    assert {key: by_host["lab-ep-02"].document()[key] for key in ("agent_version", "policy_version", "policy_state")} \
+        == {"agent_version": "0.1.0", "policy_version": 7, "policy_state": "valid"}
     assert state_counts(rows) == {"violation": 3, "error": 2, "stale": 1, "unreported": 1, "exempt": 1,
                                   "compliant": 1}
 
@@ -153,6 +157,22 @@ def test_dropped_reports_and_detection_are_shown(tmp_path, source):
     with FleetStore(str(tmp_path / "spool" / "fleet.db"), create=True) as store:
         Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
         (row,) = status_rows(fleet_hosts(store.latest(), None), NOW, DAY)
-    assert (row.state, row.dropped_reports, row.detection) == ("compliant", 3, "polling")
-    assert row.agent_text() == "0.1.0 (polling)" and row.policy_text() == "v7"
+    document = row.document()
+    assert (row.state, document["dropped_reports"], document["detection"]) == ("compliant", 3, "polling")
     assert row.detail_lines() == ["nothing banned found", "3 earlier report(s) dropped by the device's full spool"]
+    assert row.cells() == ("lab-ep-20", "compliant", "0.1.0 (polling)", "v7", NOW_TEXT,
+                           "nothing banned found; 3 earlier report(s) dropped by the device's full spool")
+
+
+def test_a_status_row_says_how_the_policy_stands_and_when_nothing_is_known():
+    report = LatestReport("ws-1", "general", NOW_TEXT, "0.2.0", None, 9, "expired", None, "", 0, "[]", "compliant",
+                          "nothing banned found")
+    reported = StatusRow(FleetHost("ws-1", report, True), "compliant", "nothing banned found")
+    assert reported.cells() == ("ws-1", "compliant", "0.2.0", "v9 expired", NOW_TEXT, "nothing banned found")
+    assert reported.groups == ("general",) and reported.findings == ()
+    silent = StatusRow(FleetHost("ws-2", None, True, ("finance",)), "unreported", "never reported")
+    assert silent.cells() == ("ws-2", "unreported", None, None, None, "never reported")
+    assert silent.document() == {"host": "ws-2", "state": "unreported", "reason": "never reported",
+                                 "groups": ("finance",), "agent_version": None, "policy_version": None,
+                                 "policy_state": None, "last_report": None, "findings": (), "dropped_reports": 0,
+                                 "detection": None, "in_inventory": True}

@@ -19,9 +19,9 @@ from typing import Any
 from banwatch import hostinfo, signing
 from banwatch.agent_config import AgentConfig
 from banwatch.atomic import write_atomic
-from banwatch.policy.effective import PAYLOAD_TYPE, POLICY_SCHEMA, parse_time, policy_from_payload
+from banwatch.policy.effective import PAYLOAD_TYPE, POLICY_SCHEMA, policy_from_payload
 from banwatch.policy.model import PolicySource
-from banwatch.report import isoformat
+from banwatch.report import isoformat, parse_time
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 STATE_FILE = "policy-state.json"

@@ -16,9 +16,14 @@ def _cell(value: object) -> str:
 
 def _column(values: Sequence[object]) -> list[str]:
     """One column's cells. Checked as a whole first: when every cell is already one clean,
-    short line (the common case), nothing is done per cell, which keeps 100,000-row tables fast."""
-    texts = ["-" if value is None or value == "" else str(value) for value in values]
-    joined = "|".join(texts)
+    short line of text (the common case), nothing is done per cell, which keeps 100,000-row
+    tables fast."""
+    try:
+        joined = "|".join(values)  # type: ignore[arg-type]  # TypeError unless every cell is text
+        texts = list(values) if "" not in values else ["-" if value == "" else value for value in values]
+    except TypeError:
+        texts = ["-" if value is None or value == "" else str(value) for value in values]
+        joined = "|".join(texts)
     if (joined.isprintable() and "  " not in joined and " |" not in joined and "| " not in joined
             and joined.strip(" ") == joined and max(map(len, texts), default=0) <= MAX_CELL):
         return texts
@@ -28,7 +33,8 @@ def _column(values: Sequence[object]) -> list[str]:
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     columns = [_column(column) for column in zip(*rows)] if rows else [[] for _ in headers]
     widths = [max(len(h), *map(len, column)) if column else len(h) for h, column in zip(headers, columns)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths).format  # one format per table: fast over many rows
-    lines = [line(*(h.upper() for h in headers)).rstrip(), "  ".join("-" * w for w in widths)]
-    lines += [line(*row).rstrip() for row in zip(*columns)]
+    # One format for every row (the last column unpadded: no trailing blanks to strip).
+    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
+    lines = [line(*(h.upper() for h in headers)), "  ".join("-" * w for w in widths)]
+    lines += map(line, *columns)
     return "\n".join(lines)

@@ -19,6 +19,11 @@ def isoformat(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def parse_time(text: str) -> dt.datetime:
+    """The moment an `isoformat` text (or any ISO 8601 time with a zone) names."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def finding_document(verdict: Verdict) -> dict[str, Any]:
     finding = verdict.finding
     evidence = finding.observation.to_dict()

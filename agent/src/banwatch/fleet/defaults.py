@@ -11,8 +11,9 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
-from banwatch.lab.control import LabError, LabState, endpoint_root, load_state
+from banwatch.errors import InputError
 from banwatch.lab.layout import COLLECTOR_NAME, LabPaths
+from banwatch.lab.state import LabError, LabState, endpoint_root, load_state
 
 LAB_DIR = ".lab"
 STORE_NAME = "fleet.db"
@@ -56,6 +57,14 @@ def fleet_defaults(lab_dir: str = LAB_DIR) -> FleetDefaults:
         policy=EXAMPLE_POLICY if os.path.isdir(EXAMPLE_POLICY) else None,
         lab=lab_dir,
     )
+
+
+def required(value: str | None, option: str, what: str) -> str:
+    """`value`, given or a default; else a clear error (no default: no lab is running)."""
+    if value is None:
+        raise InputError.single(option, f"no {what} given and no lab running in ./.lab",
+                                f"give {option}, or run 'make demo' to bring the lab up")
+    return value
 
 
 def lab_dropbox(state: LabState) -> str | None:

@@ -33,7 +33,9 @@ from banwatch.fleet.store import FleetStore, QuarantinedFile
 from banwatch.report import isoformat
 from banwatch.report_envelope import REPORT_FILE_SUFFIX, ReportRejected, claimed_host, report_file_name
 
-BATCH = 1000
+# Batches start small, so storing starts as soon as the first files are checked, and grow, so a
+# large ingest waits on few commits (each one an fsync).
+FIRST_BATCH, LARGEST_BATCH = 500, 8000
 
 
 @dataclass
@@ -42,6 +44,15 @@ class IngestResult:
     copies: int = 0
     quarantined: list[QuarantinedFile] = field(default_factory=list)
 
+
+
+def batch_bounds(count: int) -> list[tuple[int, int]]:
+    """(start, end) of each batch of `count` files: FIRST_BATCH, then twice as many each time, up to LARGEST_BATCH."""
+    bounds, start, size = [], 0, FIRST_BATCH
+    while start < count:
+        bounds.append((start, min(start + size, count)))
+        start, size = start + size, min(2 * size, LARGEST_BATCH)
+    return bounds
 
 
 def report_files(dropbox: str) -> list[str]:
@@ -114,13 +125,14 @@ class Ingest:
         # killed ingest would stop the next one).
         with Examiner(files, self.enrolled, self.parallel_from) as examiner, ingest_lock(self.store.path):
             # The next batch is examined while this one is stored.
-            upcoming = examiner.submit(0, min(BATCH, len(files)))
-            for start in range(0, len(files), BATCH):
+            batches = batch_bounds(len(files))
+            upcoming = examiner.submit(*(batches[0] if batches else (0, 0)))
+            for (_, end), following in zip(batches, [*batches[1:], (0, 0)]):
                 examined = upcoming()
-                upcoming = examiner.submit(start + BATCH, min(start + 2 * BATCH, len(files)))
+                upcoming = examiner.submit(*following)
                 self._store_batch(examined, result)
                 if progress:
-                    progress(min(start + BATCH, len(files)), len(files))
+                    progress(end, len(files))
             self.store.begin()
             self.store.log_ingest(isoformat(self.now()), os.path.abspath(dropbox), result.new, result.copies,
                                   len(result.quarantined))

@@ -19,8 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from banwatch.policy.effective import parse_time
-from banwatch.report import isoformat
+from banwatch.report import isoformat, parse_time
 from banwatch.verdicts import EXEMPT, VIOLATION
 
 COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"

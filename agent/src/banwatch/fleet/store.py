@@ -2,9 +2,12 @@
 
 `reports` has one row per report id, with what the views read; `envelopes` keeps each report
 exactly as signed (so it can be verified again later) apart from the rows the views scan;
-`hosts` points at each host's latest report (by the time the device generated it, so a late
-old report never hides a newer one); `quarantine` lists every file refused, with the reason.
+`hosts` holds each host's latest report (by the time the device generated it, so a late old
+report never hides a newer one): its id and a copy of the columns the views read, so a view of
+100,000 hosts is one ordered scan of one table, not 100,000 lookups into `reports`;
+`quarantine` lists every file refused, with the reason.
 Commits are durable (WAL, synchronous=FULL) because ingest moves files away only after one.
+A store of an earlier schema version is brought up to this one when it is opened.
 """
 
 from __future__ import annotations
@@ -14,13 +17,36 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from banwatch.errors import InputError
-from banwatch.fleet.records import ReportRecord
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+if TYPE_CHECKING:  # the views read the store without the ingest's report checks
+    from banwatch.fleet.records import ReportRecord
+
+SCHEMA_VERSION = 2
+# What the views read of a host's latest report, copied into `hosts` (the report id stays the key to the rest).
+_VIEW_COLUMNS = ("groups", "agent_version", "detection", "policy_version", "policy_state", "policy_rejection",
+                 "exemptions", "dropped", "findings", "state", "reason")
+HOSTS_TABLE = """
+CREATE TABLE hosts (
+    host TEXT PRIMARY KEY,
+    report_id TEXT NOT NULL,
+    generated_at TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    detection TEXT,
+    policy_version INTEGER,
+    policy_state TEXT,
+    policy_rejection TEXT,
+    exemptions TEXT NOT NULL,
+    dropped INTEGER NOT NULL,
+    findings TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL
+) WITHOUT ROWID"""
+SCHEMA = HOSTS_TABLE + """;
 CREATE TABLE reports (
     report_id TEXT PRIMARY KEY,
     host TEXT NOT NULL,
@@ -48,7 +74,6 @@ CREATE TABLE reports (
 CREATE INDEX reports_by_host ON reports (host, generated_at);
 -- A rowid table: each large envelope is appended, only the small report-id index takes random inserts.
 CREATE TABLE envelopes (report_id TEXT NOT NULL UNIQUE, envelope BLOB NOT NULL);
-CREATE TABLE hosts (host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE quarantine (
     id INTEGER PRIMARY KEY,
     file TEXT NOT NULL,
@@ -73,14 +98,24 @@ _REPORT_COLUMNS = ("report_id", "host", "groups", "generated_at", "received_at",
                    "verdict", "violations", "exempt", "source_errors", "dropped", "findings", "state", "reason")
 INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
+_HOST_COLUMNS = ("host", "report_id", "generated_at", *_VIEW_COLUMNS)
 # The newest report (by generation time, then id, so ties resolve the same way everywhere) wins.
-UPSERT_LATEST = """
-INSERT INTO hosts (host, report_id, generated_at) VALUES (?, ?, ?)
-ON CONFLICT (host) DO UPDATE SET report_id = excluded.report_id, generated_at = excluded.generated_at
-WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)
-"""
+UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S608 - constant names only
+                 f"VALUES ({', '.join('?' * len(_HOST_COLUMNS))}) ON CONFLICT (host) DO UPDATE SET "
+                 + ", ".join(f"{c} = excluded.{c}" for c in _HOST_COLUMNS[1:])
+                 + " WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)")
+# A `reports` row (as INSERT_REPORT takes it) -> the `hosts` row of the same report.
+host_row = itemgetter(*(_REPORT_COLUMNS.index(c) for c in _HOST_COLUMNS))
 _LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version", "policy_state",
                    "policy_rejection", "exemptions", "dropped", "findings", "state", "reason")
+# Schema 1 kept only the report id in `hosts`; the views joined `reports` for the rest.
+_FROM_SCHEMA_1 = [
+    "ALTER TABLE hosts RENAME TO hosts_schema_1",
+    HOSTS_TABLE,
+    f"INSERT INTO hosts SELECT h.host, h.report_id, h.generated_at, {', '.join(f'r.{c}' for c in _VIEW_COLUMNS)} "  # noqa: S608
+    "FROM hosts_schema_1 h JOIN reports r ON r.report_id = h.report_id",
+    "DROP TABLE hosts_schema_1",
+]
 
 
 class LatestReport(NamedTuple):
@@ -173,8 +208,24 @@ class FleetStore:
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self.db.execute("COMMIT")
                 version = SCHEMA_VERSION
+        if version == 1:
+            version = self._upgrade_from_schema_1()
         if version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"schema version {version}, this banwatch reads version {SCHEMA_VERSION}")
+
+    def _upgrade_from_schema_1(self) -> int:
+        """One transaction: a store is either still at schema 1 or wholly at schema 2."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done meanwhile by another process
+                for statement in _FROM_SCHEMA_1:
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
 
     def close(self) -> None:
         self.db.close()
@@ -208,15 +259,15 @@ class FleetStore:
         return found
 
     def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
-        self.db.executemany(INSERT_REPORT, [
-            (r.report_id, r.host, ",".join(r.groups), r.generated_at, received_at, r.content_sha256, r.agent_version,
-             r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection, ",".join(r.exemptions),
-             r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped, _dumps(r.findings), r.state,
-             r.reason)
-            for r, _ in received])
+        rows = [(r.report_id, r.host, ",".join(r.groups), r.generated_at, received_at, r.content_sha256,
+                 r.agent_version, r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection,
+                 ",".join(r.exemptions), r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped,
+                 _dumps(r.findings), r.state, r.reason)
+                for r, _ in received]
+        self.db.executemany(INSERT_REPORT, rows)
         self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
                             [(r.report_id, envelope) for r, envelope in received])
-        self.db.executemany(UPSERT_LATEST, [(r.host, r.report_id, r.generated_at) for r, _ in received])
+        self.db.executemany(UPSERT_LATEST, map(host_row, rows))
 
     def count_copies(self, report_ids: Iterable[str]) -> None:
         """Another copy of reports already stored arrived: noted, never counted as a new report."""
@@ -237,9 +288,7 @@ class FleetStore:
 
     def latest(self) -> list[LatestReport]:
         """Every host's newest report, by host name."""
-        columns = ", ".join(f"r.{c}" for c in _LATEST_COLUMNS)
-        rows = self.db.execute(f"SELECT {columns} FROM hosts h JOIN reports r "  # noqa: S608 - constant names
-                               "ON r.report_id = h.report_id ORDER BY h.host").fetchall()
+        rows = self.db.execute(f"SELECT {', '.join(_LATEST_COLUMNS)} FROM hosts ORDER BY host").fetchall()  # noqa: S608
         return list(map(LatestReport._make, rows))
 
     def quarantined(self) -> list[QuarantinedFile]:

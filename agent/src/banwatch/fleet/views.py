@@ -23,21 +23,26 @@ from banwatch.verdicts import EXEMPT, UNDER_REVIEW, VIOLATION
 
 class FleetHost(NamedTuple):
     name: str
-    groups: tuple[str, ...]
     latest: LatestReport | None
     in_inventory: bool
+    inventory_groups: tuple[str, ...] | None = None  # None: not in the inventory, or no inventory given
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The inventory's groups, else those its last report names (split only when asked)."""
+        if self.inventory_groups is not None:
+            return self.inventory_groups
+        return () if self.latest is None else self.latest.groups
 
 
 def fleet_hosts(latest: Iterable[LatestReport], inventory: Mapping[str, InventoryHost] | None) -> list[FleetHost]:
     """Inventory hosts (with the inventory's groups) and reporting hosts, by name (the store
     gives its reports by host name already)."""
     if inventory is None:
-        return [FleetHost(report.host, report.groups, report, True) for report in latest]
+        return [FleetHost(report.host, report, True) for report in latest]
     reported = {report.host: report for report in latest}
-    hosts = [FleetHost(name, tuple(sorted(host.groups)), reported.get(name), True)
-             for name, host in inventory.items()]
-    hosts += [FleetHost(name, report.groups, report, False) for name, report in reported.items()
-              if name not in inventory]
+    hosts = [FleetHost(name, reported.get(name), True, tuple(sorted(host.groups))) for name, host in inventory.items()]
+    hosts += [FleetHost(name, report, False) for name, report in reported.items() if name not in inventory]
     return sorted(hosts, key=lambda host: host.name)
 
 
@@ -50,64 +55,67 @@ def describe_finding(finding: Mapping[str, Any]) -> str:
 
 # --- status -----------------------------------------------------------------------------------
 
-def _described(report: LatestReport) -> tuple[str, ...]:
-    return () if report.findings_json == "[]" else tuple(describe_finding(f) for f in report.findings)
-
-
 class StatusRow(NamedTuple):
-    host: str
+    """A host's row in `fleet status`: its state, and what its last report says. Only the state
+    is worked out for every host; the rest is read from the report when a view shows it."""
+
+    entry: FleetHost
     state: str
     reason: str
-    groups: tuple[str, ...]
-    agent_version: str | None
-    policy_version: int | None
-    policy_state: str | None
-    last_report: str | None
-    findings: tuple[str, ...]
-    dropped_reports: int
-    detection: str | None
-    in_inventory: bool
+
+    @property
+    def host(self) -> str:
+        return self.entry.name
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.entry.groups
+
+    @property
+    def in_inventory(self) -> bool:
+        return self.entry.in_inventory
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        report = self.entry.latest
+        if report is None or report.findings_json == "[]":
+            return ()
+        return tuple(describe_finding(f) for f in report.findings)
 
     def document(self) -> dict[str, Any]:
-        return self._asdict()
+        report = self.entry.latest
+        return {"host": self.host, "state": self.state, "reason": self.reason, "groups": self.groups,
+                "agent_version": report and report.agent_version, "policy_version": report and report.policy_version,
+                "policy_state": report and report.policy_state, "last_report": report and report.generated_at,
+                "findings": self.findings, "dropped_reports": report.dropped if report else 0,
+                "detection": report and report.detection, "in_inventory": self.in_inventory}
 
-    def agent_text(self) -> str | None:
-        """`0.1.0`, or `0.1.0 (polling)` when the device says how it detects."""
-        if self.agent_version is None or self.detection is None:
-            return self.agent_version
-        return f"{self.agent_version} ({self.detection})"
-
-    def policy_text(self) -> str | None:
-        """`v7`, or `v7 expired` when the device runs on an expired policy."""
-        if self.policy_version is None:
-            return None
-        return f"v{self.policy_version}" + (f" {self.policy_state}" if self.policy_state not in (None, "valid") else "")
+    def cells(self) -> tuple[str, str, str | None, str | None, str | None, str]:
+        """host, state, agent (`0.1.0 (polling)`), policy (`v7`, `v7 expired`), last report, and
+        the findings of a violation or an exemption, else why the host is in its state."""
+        report = self.entry.latest
+        if report is None:
+            return self.entry.name, self.state, None, None, None, self.reason
+        agent = report.agent_version if report.detection is None else f"{report.agent_version} ({report.detection})"
+        policy = None if report.policy_version is None else (
+            f"v{report.policy_version}" if report.policy_state in (None, "valid")
+            else f"v{report.policy_version} {report.policy_state}")
+        return (self.entry.name, self.state, agent, policy, report.generated_at,
+                self.reason if report.findings_json == "[]" and not report.dropped else "; ".join(self.detail_lines()))
 
     def detail_lines(self) -> list[str]:
         """The findings of a violation or an exemption, else why the host is in its state."""
-        if not self.findings and not self.dropped_reports:
-            return [self.reason]  # most hosts: kept cheap
-        lines = list(self.findings) if self.state in (VIOLATION, EXEMPT) and self.findings else [self.reason]
-        if self.dropped_reports:
-            lines.append(f"{self.dropped_reports} earlier report(s) dropped by the device's full spool")
+        findings = self.findings
+        lines = list(findings) if self.state in (VIOLATION, EXEMPT) and findings else [self.reason]
+        dropped = self.entry.latest.dropped if self.entry.latest else 0
+        if dropped:
+            lines.append(f"{dropped} earlier report(s) dropped by the device's full spool")
         return lines
 
 
 def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[StatusRow]:
-    judge = StateJudge(now, stale_after)
-    rows = []
-    for host in hosts:
-        report = host.latest
-        state, reason = judge.state(report)
-        if report is None:
-            rows.append(StatusRow(host.name, state, reason, host.groups, None, None, None, None, (), 0, None,
-                                  host.in_inventory))
-            continue
-        rows.append(StatusRow(host.name, state, reason, host.groups, report.agent_version, report.policy_version,
-                              report.policy_state, report.generated_at,
-                              _described(report), report.dropped, report.detection,
-                              host.in_inventory))
-    return rows
+    state = StateJudge(now, stale_after).state
+    return [StatusRow(host, *state(host.latest)) for host in hosts]
 
 
 def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
@@ -182,7 +190,7 @@ def exemption_view(source: PolicySource, hosts: list[FleetHost], *, now: dt.date
     rows = []
     for exemption in source.exemptions:
         covered = [h for h in hosts if exemption.covers(h.name, frozenset(h.groups))]
-        covered += [FleetHost(name, (), None, False) for name in exemption.hosts if name not in by_name]
+        covered += [FleetHost(name, None, False) for name in exemption.hosts if name not in by_name]
         days_left = (exemption.expires - today).days
         status = EXPIRED if days_left < 0 else EXPIRING if days_left <= expiring_days else ACTIVE
         rows.append(ExemptionRow(

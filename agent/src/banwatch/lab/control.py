@@ -8,7 +8,6 @@ and identity, which `up` says.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import re
@@ -20,7 +19,6 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from types import ModuleType
 
 from banwatch import signing
@@ -33,77 +31,19 @@ from banwatch.lab.layout import (
     DEFAULT_NETWORK,
     Endpoint,
     LabPaths,
-    endpoint_from_dict,
-    endpoint_to_dict,
     inventory,
     inventory_text,
     plan,
 )
+from banwatch.lab.state import NAMESPACES, PLAIN, LabError, LabState, endpoint_root, load_state, save_state
 from banwatch.sources import dpkg
 from banwatch.sources.base import SourceContext
 
-STATE_SCHEMA = 1
-NAMESPACES, PLAIN = "namespaces", "plain"
 READY_TIMEOUT = 30.0
 NOT_ISOLATED = ("process table", "hostname", "machine id", "/etc/banwatch, /opt/banwatch, /var/lib/banwatch",
                 "dpkg database", "root login (each endpoint logs in as you)")
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _PACKAGE_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
-
-
-class LabError(Exception):
-    """The lab cannot do what was asked, for a reason outside the user's input."""
-
-
-@dataclass
-class LabState:
-    mode: str
-    user: str
-    python: str
-    inventory: str
-    endpoints: list[Endpoint] = field(default_factory=list)
-    # (pid, start time) of what `lab run` started in plain mode, where no namespace ends it.
-    spawned: list[tuple[int, int | None]] = field(default_factory=list)
-
-    def endpoint(self, name: str) -> Endpoint:
-        for endpoint in self.endpoints:
-            if endpoint.name == name:
-                return endpoint
-        raise InputError.single("HOST", f"no endpoint named '{name}' in this lab",
-                                f"use one of: {', '.join(e.name for e in self.endpoints)}")
-
-    def running(self) -> list[Endpoint]:
-        return [e for e in self.endpoints if procs.alive(*_main_process(e))]
-
-
-def _main_process(endpoint: Endpoint) -> tuple[int | None, int | None]:
-    """The process whose life is the endpoint's: its init (namespaced) or its sshd (plain)."""
-    if endpoint.init_pid is not None:
-        return endpoint.init_pid, endpoint.init_started
-    return endpoint.launcher_pid, endpoint.launcher_started
-
-
-def load_state(paths: LabPaths) -> LabState | None:
-    try:
-        with open(paths.state, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data.get("schema") != STATE_SCHEMA:
-            raise ValueError(f"schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
-        return LabState(data["mode"], data["user"], data["python"], data["inventory"],
-                        [endpoint_from_dict(e) for e in data["endpoints"]],
-                        [(pid, started) for pid, started in data.get("spawned", [])])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise LabError(f"{paths.state}: unreadable lab state ({exc}); "
-                       "run 'banwatch lab down' to stop what it started and clean up") from None
-
-
-def save_state(paths: LabPaths, state: LabState) -> None:
-    document = {"schema": STATE_SCHEMA, "mode": state.mode, "user": state.user, "python": state.python,
-                "inventory": state.inventory, "endpoints": [endpoint_to_dict(e) for e in state.endpoints],
-                "spawned": state.spawned}
-    write_atomic(paths.state, json.dumps(document, indent=2).encode(), 0o600)
 
 
 def device_python() -> str:
@@ -339,11 +279,6 @@ def run_in(root: str, host: str, command: list[str], alias: str | None = None) -
         state.spawned.append((pid, procs.start_time(pid)))
         save_state(LabPaths(root), state)
     return pid
-
-
-def endpoint_root(state: LabState, endpoint: Endpoint) -> str:
-    """The endpoint's filesystem as the host can read it (its init's root)."""
-    return f"/proc/{endpoint.init_pid}/root" if state.mode == NAMESPACES else "/"
 
 
 def install_package(root: str, host: str, name: str, version: str = "1.0") -> None:

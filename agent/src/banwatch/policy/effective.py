@@ -85,10 +85,6 @@ def build_payloads(source: PolicySource, hosts: list[InventoryHost], *, version:
             for host in hosts}
 
 
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def policy_from_payload(payload: dict[str, Any], where: str, digest: str) -> PolicySource:
     """The scanner's model of a verified payload. Raises ValueError when the payload is malformed."""
     try:
