@@ -15,8 +15,8 @@ from pathlib import Path
 from banwatch import signing
 from banwatch.device_policy import verify_policy
 from banwatch.inventory import InventoryHost
-from banwatch.policy import load_policy_source
 from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
+from banwatch.policy.source import load_policy_source
 from bench.common import best_of, line, verdict
 
 HOSTS = 10_000

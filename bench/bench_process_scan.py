@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from banwatch.matcher import Matcher
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from banwatch.sources import run_source
 from banwatch.sources.base import SourceContext
 from bench.common import best_of, line

@@ -29,8 +29,8 @@ from banwatch.agent_config import AgentConfig, load_config
 from banwatch.daemon import Agent
 from banwatch.device_policy import INSTALLED, PolicyStore
 from banwatch.inventory import InventoryHost
-from banwatch.policy import load_policy_source
 from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
+from banwatch.policy.source import load_policy_source
 
 HOST = "bw-test-device"
 

@@ -16,7 +16,7 @@ import pytest
 
 from banwatch.fleet.defaults import fleet_defaults
 from banwatch.lab import procs
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from tests.conftest import example_documents
 from tests.fleet_reports import DEMO_STATES, Fleet, demo_fleet
 

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from banwatch.fleet.defaults import sibling_dirs
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from banwatch.report import isoformat
 from banwatch.report_envelope import report_file_name, seal_report
 from tests.conftest import EXAMPLE_POLICY

@@ -18,7 +18,7 @@ from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore, LatestReport
 from banwatch.fleet.views import FleetHost, StatusRow, exemption_view, fleet_hosts, status_rows
 from banwatch.inventory import InventoryHost
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, demo_fleet
 

@@ -16,7 +16,7 @@ from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest, batch_bounds, ingest_lock
 from banwatch.fleet.store import FleetStore
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, Fleet, demo_fleet, tiktok_process

@@ -26,7 +26,7 @@ from banwatch.fleet.views import (
     status_rows,
 )
 from banwatch.inventory import InventoryHost
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY, example_documents
 from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, Fleet, demo_fleet, tiktok_process
 

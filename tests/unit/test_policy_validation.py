@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from banwatch.errors import InputError
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from tests.conftest import TODAY, example_documents
 
 

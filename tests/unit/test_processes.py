@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from banwatch.scanner import scan
 from banwatch.sources import processes
 from banwatch.sources.base import SourceContext

@@ -16,8 +16,8 @@ from banwatch.agent_config import load_config
 from banwatch.device_policy import INSTALLED, REJECTED, UNCHANGED, PolicyRejected, PolicyStore, verify_policy
 from banwatch.errors import InputError
 from banwatch.inventory import InventoryHost, load_inventory
-from banwatch.policy import load_policy_source
 from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
+from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY, REPO
 
 ISSUED = dt.datetime(2026, 11, 25, 9, tzinfo=dt.timezone.utc)

@@ -30,7 +30,8 @@ from banwatch.fleet.views import (
     status_rows,
 )
 from banwatch.inventory import InventoryHost, load_inventory
-from banwatch.policy import PolicySource, load_policy_source
+from banwatch.policy.model import PolicySource
+from banwatch.policy.source import load_policy_source
 from banwatch.report import isoformat
 
 # --- shared -----------------------------------------------------------------------------------

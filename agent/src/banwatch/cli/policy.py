@@ -13,8 +13,10 @@ from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json_line
 from banwatch.device_policy import PolicyRejected, read_bounded, verify_policy
 from banwatch.errors import InputError
 from banwatch.inventory import load_inventory
-from banwatch.policy import PolicySource, builds, load_policy_source
+from banwatch.policy import builds
 from banwatch.policy.effective import DEFAULT_VALID_DAYS, PAYLOAD_TYPE, build_payloads
+from banwatch.policy.model import PolicySource
+from banwatch.policy.source import load_policy_source
 
 
 def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ from banwatch.agent_config import AgentConfig, load_config
 from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json
 from banwatch.device_policy import PolicyRejected, PolicyStore
 from banwatch.errors import InputError
-from banwatch.policy import load_policy_source
+from banwatch.policy.source import load_policy_source
 from banwatch.report import COMPLIANT
 from banwatch.scanner import scan
 from banwatch.sources.base import SourceContext

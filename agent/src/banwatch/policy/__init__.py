@@ -1,6 +1,3 @@
-"""The policy: what people edit (a source directory) and what a device enforces."""
-
-from banwatch.policy.model import App, Exemption, MatchRules, PolicySource
-from banwatch.policy.source import load_policy_source
-
-__all__ = ["App", "Exemption", "MatchRules", "PolicySource", "load_policy_source"]
+"""The policy: what people edit (a source directory, `source`) and what a device enforces
+(`model`, built by `effective`). Nothing is imported here, so a device that only verifies and
+installs a signed policy never loads the source loader."""
