@@ -220,3 +220,15 @@ def test_the_running_agent_never_loads_the_ssh_code():
     probe = "import sys, banwatch.cli.agent_service; print('paramiko' in sys.modules)"  # what `run` imports
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_in_the_background_shipping_yields_the_cpu(tmp_path):
+    """What the daemon's shipments run as: niced, so a shipment never competes with the device's
+    user (or an Ansible run) for the CPU."""
+    config = write_agent_config(tmp_path)
+    probe = ("import os, sys; from banwatch.cli.agent import main; "
+             f"code = main(['ship', '--background', '--config', {config.path!r}]); "
+             "print(code, os.nice(0) - int(sys.argv[1]))")
+    done = subprocess.run([sys.executable, "-c", probe, str(os.nice(0))], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["2", "10"]  # no collector configured: refused, after the nice

@@ -65,7 +65,7 @@ class SpooledDelivery:
         """One `banwatch-agent ship` with this agent's configuration; its one JSON line as the result."""
         if not self.spool.pending():
             return ShipResult()
-        command = [sys.executable, "-m", "banwatch.cli.agent", "ship", "--config", self.config.path]
+        command = [sys.executable, "-m", "banwatch.cli.agent", "ship", "--background", "--config", self.config.path]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=SHIP_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK
 # the quick local commands Ansible calls on every device (cli/agent_local.py).
 SERVICE = "banwatch.cli.agent_service"
 LOCAL = "banwatch.cli.agent_local"
+BACKGROUND_NICENESS = 10
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -81,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys_commands = keys.add_subparsers(metavar="COMMAND")
     _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line",
              lazy(SERVICE, "run_keys_init"))
-    _command(commands, "ship", "send the spooled reports to the collector once; one JSON line",
-             lazy("banwatch.cli.agent_ship", "run_ship"))
+    ship = _command(commands, "ship", "send the spooled reports to the collector once; one JSON line", _ship)
+    ship.add_argument("--background", action="store_true",
+                      help=f"at lower CPU priority (nice {BACKGROUND_NICENESS}), as the running agent ships")
 
     quarantine = commands.add_parser("quarantine", help="executables the agent moved out of reach")
     quarantine_commands = quarantine.add_subparsers(metavar="COMMAND")
@@ -101,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         _config_option(command)
         command.set_defaults(handler=lazy(SERVICE, "run_service"), action=action)
     return parser
+
+
+def _ship(args: argparse.Namespace) -> int:
+    """Shipping is never urgent (the spool keeps every report): in the background it yields the
+    CPU to whatever the device's user (or an Ansible run) is doing, from before its SSH code loads."""
+    if args.background:
+        os.nice(BACKGROUND_NICENESS)
+    return lazy("banwatch.cli.agent_ship", "run_ship")(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
