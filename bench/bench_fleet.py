@@ -88,11 +88,11 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
                      "action": f["action_taken"], "seen": f"pid {f['evidence']['pid']} {f['evidence']['name']}"}
                     for f in report["findings"]]
         reports.append((report["report_id"], report["host"]["name"], ",".join(report["host"]["groups"]),
-                        report["generated_at"], "now", "0" * 64, report["agent"]["version"],
+                        report["generated_at"], "0" * 64, report["agent"]["version"],
                         report["agent"]["detection"], policy["version"], policy["digest"], policy["state"], None,
                         ",".join(policy["exemptions"]), summary["verdict"], summary["violation"], summary["exempt"],
                         "[]", 0, json.dumps(findings), summary["verdict"],
-                        "banned app found: tiktok" if findings else "nothing banned found"))
+                        "banned app found: tiktok" if findings else "nothing banned found", "now"))
         envelopes.append((report["report_id"], data))
     db.execute("BEGIN IMMEDIATE")
     db.executemany(store_module.INSERT_REPORT, reports)

@@ -15,10 +15,10 @@ import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import TracebackType
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -29,9 +29,9 @@ from banwatch.report_envelope import MAX_REPORT_BYTES, ReportRejected, open_sign
 PARALLEL_FROM = 2000
 
 
-@dataclass(frozen=True)
-class Examined:
-    """One drop-box file after its checks: a record to store, or the reason it is refused."""
+class Examined(NamedTuple):
+    """One drop-box file after its checks: a record to store, or the reason it is refused. A
+    tuple, as it crosses from a worker process: it pickles in a fraction of a data class's time."""
 
     path: str
     data: bytes

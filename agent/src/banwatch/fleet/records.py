@@ -8,9 +8,9 @@ half. Findings are kept compact: what a table cell needs, the full report stays 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from banwatch.fleet.states import report_state
 from banwatch.report import isoformat
@@ -19,11 +19,14 @@ from banwatch.report_envelope import ReportRejected
 _NAME = re.compile(r"^[^\s,]+$")
 
 
-@dataclass(frozen=True)
-class ReportRecord:
+class ReportRecord(NamedTuple):
+    """The `reports` row of one report, in the store's column order and encoded as stored (lists
+    as comma-separated names or JSON), minus the time it was received. Made where the report is
+    checked (a worker process, on a large ingest), so the SQLite writer only adds that time."""
+
     report_id: str
     host: str
-    groups: tuple[str, ...]
+    groups: str  # comma-separated, sorted
     generated_at: str  # UTC, `YYYY-MM-DDTHH:MM:SSZ`: sorts as it reads
     content_sha256: str
     agent_version: str
@@ -32,15 +35,19 @@ class ReportRecord:
     policy_digest: str | None
     policy_state: str | None
     policy_rejection: str | None
-    exemptions: tuple[str, ...]  # exemption ids the report carries (in force, or covering a finding)
+    exemptions: str  # comma-separated ids the report carries (in force, or covering a finding)
     verdict: str
     violations: int
     exempt: int
-    source_errors: tuple[str, ...]
+    source_errors: str  # JSON list of text
     dropped: int
-    findings: tuple[dict[str, Any], ...]
+    findings: str  # JSON list of compact findings
     state: str  # what the report says (`states.report_state`); staleness is added when viewed
     reason: str
+
+
+# One encoder for every record (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _malformed(what: str) -> ReportRejected:
@@ -159,7 +166,7 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
     return ReportRecord(
         report_id=report["report_id"],
         host=str(_text(host.get("name"), "host name")),
-        groups=tuple(sorted(groups)),
+        groups=",".join(sorted(groups)),
         generated_at=timestamp(report.get("generated_at")),
         content_sha256=content_sha256,
         agent_version=str(_text(agent.get("version"), "agent version")),
@@ -168,13 +175,13 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         policy_digest=digest,
         policy_state=policy_state,
         policy_rejection=rejection,
-        exemptions=tuple(sorted({*in_force, *covering})),
+        exemptions=",".join(sorted({*in_force, *covering})),
         verdict=verdict,
         violations=violations,
         exempt=exempt,
-        source_errors=source_errors,
+        source_errors=_dumps(source_errors),
         dropped=dropped,
-        findings=compact,
+        findings=_dumps(compact),
         state=state,
         reason=reason,
     )

@@ -18,12 +18,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from banwatch.errors import InputError
-
-if TYPE_CHECKING:  # the views read the store without the ingest's report checks
-    from banwatch.fleet.records import ReportRecord
+from banwatch.fleet.records import ReportRecord
 
 SCHEMA_VERSION = 2
 # What the views read of a host's latest report, copied into `hosts` (the report id stays the key to the rest).
@@ -93,9 +91,8 @@ CREATE TABLE ingests (
     quarantined INTEGER NOT NULL
 );
 """
-_REPORT_COLUMNS = ("report_id", "host", "groups", "generated_at", "received_at", "content_sha256", "agent_version",
-                   "detection", "policy_version", "policy_digest", "policy_state", "policy_rejection", "exemptions",
-                   "verdict", "violations", "exempt", "source_errors", "dropped", "findings", "state", "reason")
+# A `ReportRecord`'s fields, then the time it was received.
+_REPORT_COLUMNS = (*ReportRecord._fields, "received_at")
 INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
 _HOST_COLUMNS = ("host", "report_id", "generated_at", *_VIEW_COLUMNS)
@@ -165,10 +162,6 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _json_list(text: str) -> tuple[Any, ...]:
     return () if text == "[]" else tuple(json.loads(text))
-
-
-# One encoder for every row (json.dumps with options builds a new one per call).
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class FleetStore:
@@ -259,11 +252,8 @@ class FleetStore:
         return found
 
     def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
-        rows = [(r.report_id, r.host, ",".join(r.groups), r.generated_at, received_at, r.content_sha256,
-                 r.agent_version, r.detection, r.policy_version, r.policy_digest, r.policy_state, r.policy_rejection,
-                 ",".join(r.exemptions), r.verdict, r.violations, r.exempt, _dumps(r.source_errors), r.dropped,
-                 _dumps(r.findings), r.state, r.reason)
-                for r, _ in received]
+        stamp = (received_at,)
+        rows = [record + stamp for record, _ in received]
         self.db.executemany(INSERT_REPORT, rows)
         self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
                             [(r.report_id, envelope) for r, envelope in received])
