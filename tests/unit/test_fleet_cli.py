@@ -17,7 +17,8 @@ import pytest
 from banwatch.fleet.defaults import fleet_defaults
 from banwatch.lab import procs
 from banwatch.policy.source import load_policy_source
-from tests.conftest import example_documents
+from banwatch.render import spreadsheet_cell
+from tests.conftest import EXAMPLE_POLICY, example_documents
 from tests.fleet_reports import DEMO_STATES, Fleet, demo_fleet
 
 
@@ -174,3 +175,16 @@ def test_a_device_cannot_drive_the_admins_terminal(demo):
     table = banwatch(root, "status")
     assert "\x1b" not in table.stdout and "\x07" not in table.stdout
     assert "rejected a policy: bad ]0;pwned lines" in table.stdout
+
+
+def test_csv_cells_from_a_device_never_start_a_formula(tmp_path):
+    """A compromised device controls the text of its report: none of it may run in a spreadsheet."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    fleet = Fleet(tmp_path, load_policy_source(EXAMPLE_POLICY, now.date()), {"lab-ep-30": ["general"]})
+    fleet.drop(fleet.report("lab-ep-30", now, agent_version='=HYPERLINK("http://evil.example","x")'))
+    ingested = banwatch(tmp_path, "ingest", "--from", str(fleet.dropbox), "--enrolled", str(fleet.enrolled))
+    assert ingested.returncode == 0, ingested.stderr
+    (row,) = csv.DictReader(io.StringIO(banwatch(tmp_path, "status", "--format", "csv").stdout))
+    assert row["agent"] == """'=HYPERLINK("http://evil.example","x")"""
+    assert [spreadsheet_cell(v) for v in ("-1", "@SUM(A1)", "\tx", "v7", None)] == [
+        "'-1", "'@SUM(A1)", "'\tx", "v7", ""]

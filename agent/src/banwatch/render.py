@@ -1,10 +1,13 @@
-"""Plain-text tables for terminals: aligned columns, long cells cut with an ellipsis."""
+"""Plain-text tables for terminals (aligned columns, long cells cut with an ellipsis), and
+cells for spreadsheets."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 MAX_CELL = 60
+# What makes a spreadsheet read a cell as a formula (or, for tab and CR, shift it to the next).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: object) -> str:
@@ -38,3 +41,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = [line(*(h.upper() for h in headers)), "  ".join("-" * w for w in widths)]
     lines += map(line, *columns)
     return "\n".join(lines)
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text. Reports come from devices, and a compromised
+    one could name its agent version `=HYPERLINK(...)`: a cell that would start a formula is
+    prefixed with `'` (OWASP's advice for CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

@@ -82,7 +82,7 @@ def _emit(fmt: str, documents: Callable[[], list[dict[str, Any]]], headers: Sequ
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(headers)
-        writer.writerows(table())
+        writer.writerows([render.spreadsheet_cell(cell) for cell in row] for row in table())
     else:
         print(render.table(headers, table()))
 
