@@ -15,7 +15,7 @@ SYSTEM_PACKAGES := openssh-server python3-apt
 SYSTEM_PACKAGES += chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup system demo test unit integration lint bench clean
+.PHONY: setup system demo test unit agent-tests integration lint bench clean
 
 setup: system $(STAMP) $(WHEELS_STAMP)
 
@@ -84,6 +84,9 @@ test: setup lint
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+agent-tests: setup
+	$(BIN)/pytest tests/agent
 
 integration: setup
 	$(BIN)/pytest -m lab tests/integration

@@ -14,7 +14,7 @@ import pytest
 from banwatch.errors import InputError
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
-from banwatch.fleet.ingest import Ingest, batch_bounds, ingest_lock
+from banwatch.fleet.ingest import PARTIAL_UPLOAD_AGE, Ingest, batch_bounds, ingest_lock
 from banwatch.fleet.store import FleetStore
 from banwatch.policy.source import load_policy_source
 from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
@@ -245,3 +245,18 @@ def test_batches_start_small_grow_and_cover_every_file_once():
     bounds = batch_bounds(40_000)
     assert [end - start for start, end in bounds] == [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 500]
     assert all(end == start for (_, end), (start, _) in zip(bounds, bounds[1:])) and bounds[-1][1] == 40_000
+
+
+def test_partial_uploads_a_cut_connection_left_are_removed_once_old(fleet):
+    """No device may delete in the drop box, so ingest clears what cut uploads left; never one in flight."""
+    folder = fleet.dropbox / "lab-ep-01"
+    folder.mkdir()
+    old, fresh = folder / ".x.report.json.0a1b2c3d4e5f.part", folder / ".y.report.json.5f4e3d2c1b0a.part"
+    old.write_bytes(b'{"half')
+    fresh.write_bytes(b'{"half')
+    hour_and_more = NOW.timestamp() - PARTIAL_UPLOAD_AGE - 60
+    os.utime(old, (hour_and_more, hour_and_more))
+    os.utime(fresh, (NOW.timestamp() - 5, NOW.timestamp() - 5))
+    result = ingest(fleet)
+    assert (result.new, result.partial_uploads_removed) == (9, 1)
+    assert not old.exists() and fresh.exists()

@@ -24,6 +24,7 @@ REPORT_PAYLOAD_TYPE = "application/vnd.banwatch.report+json"
 DEVICE_KEY_NAME = "device"  # device.key (0600, on the device only) and device.pub (enrolled)
 MAX_REPORT_BYTES = 1024 * 1024
 REPORT_FILE_SUFFIX = ".report.json"
+PART_SUFFIX = ".part"  # an upload in progress (a dot file), or one a cut connection left behind
 _REPORT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

@@ -25,13 +25,13 @@ from paramiko.sftp import CMD_EXTENDED
 
 from banwatch.agent_config import CollectorSettings
 from banwatch.errors import InputError
+from banwatch.report_envelope import PART_SUFFIX
 from banwatch.ship_schedule import IDLE_INTERVAL, Backoff, ShipResult, ShipSchedule
 from banwatch.spool import Spool
 
 # What the shipper asks of the drop box, and all the collector allows (sftp-server -p).
 SFTP_REQUESTS = ("open", "close", "write", "fsync", "rename", "lstat")
 SFTP_FSYNC = "fsync@openssh.com"
-PART_SUFFIX = ".part"  # an upload in progress, or one a cut connection left behind
 CONNECT_TIMEOUT = 15.0
 
 

@@ -36,7 +36,9 @@ def run_ingest(args: argparse.Namespace) -> int:
             meter.finish()
     quarantine_dir = sibling_dirs(store.path)[0]
     print(f"{result.new} new report(s) stored, {result.copies} copy(ies) of stored reports, "
-          f"{len(result.quarantined)} quarantined, from {dropbox} into {store.path}")
+          f"{len(result.quarantined)} quarantined, from {dropbox} into {store.path}"
+          + (f"; removed {result.partial_uploads_removed} partial upload(s) left by cut connections"
+             if result.partial_uploads_removed else ""))
     for entry in result.quarantined:
         print(f"quarantined {entry.file}: {entry.reason} (kept as {os.path.join(quarantine_dir, entry.stored_as)})",
               file=sys.stderr)

@@ -8,7 +8,9 @@ crash between the commit and the moves leaves files that the next run finds alre
 
 A report id seen again with the same content is a copy (a re-upload after a lost ack); with
 different content it is quarantined as a replay. Files whose names do not end in
-`.report.json`, and dot files (uploads still in flight), are left alone.
+`.report.json`, and dot files (uploads still in flight), are left alone, except partial uploads
+(`.<name>.<random>.part`) older than PARTIAL_UPLOAD_AGE: a cut connection left them, the device
+has since sent the report again under a new name, and no device may remove them itself.
 """
 
 from __future__ import annotations
@@ -31,11 +33,22 @@ from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
 from banwatch.fleet.records import ReportRecord
 from banwatch.fleet.store import FleetStore, QuarantinedFile
 from banwatch.report import isoformat
-from banwatch.report_envelope import REPORT_FILE_SUFFIX, ReportRejected, claimed_host, report_file_name
+from banwatch.report_envelope import (
+    PART_SUFFIX,
+    REPORT_FILE_SUFFIX,
+    ReportRejected,
+    claimed_host,
+    report_file_name,
+)
 
 # Batches start small, so storing starts as soon as the first files are checked, and grow, so a
 # large ingest waits on few commits (each one an fsync).
 FIRST_BATCH, LARGEST_BATCH = 500, 8000
+
+
+# A partial upload this old is not in flight: uploads take seconds, and the shipper gives up on
+# a connection after 15 s without progress.
+PARTIAL_UPLOAD_AGE = 3600.0
 
 
 @dataclass
@@ -43,6 +56,7 @@ class IngestResult:
     new: int = 0
     copies: int = 0
     quarantined: list[QuarantinedFile] = field(default_factory=list)
+    partial_uploads_removed: int = 0
 
 
 
@@ -65,6 +79,23 @@ def report_files(dropbox: str) -> list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         found += [os.path.join(folder, n) for n in names if n.endswith(REPORT_FILE_SUFFIX) and not n.startswith(".")]
     return sorted(found, key=lambda path: (os.path.basename(path), path))
+
+
+def remove_partial_uploads(dropbox: str, older_than: float, now: float) -> int:
+    """Remove the partial uploads under `dropbox` last written before `now - older_than`; how many."""
+    removed = 0
+    for folder, _, names in os.walk(dropbox):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(PART_SUFFIX)):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                if os.lstat(path).st_mtime < now - older_than:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # finished (renamed) or removed meanwhile
+    return removed
 
 
 def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
@@ -133,6 +164,8 @@ class Ingest:
                 self._store_batch(examined, result)
                 if progress:
                     progress(end, len(files))
+            result.partial_uploads_removed = remove_partial_uploads(dropbox, PARTIAL_UPLOAD_AGE,
+                                                                    self.now().timestamp())
             self.store.begin()
             self.store.log_ingest(isoformat(self.now()), os.path.abspath(dropbox), result.new, result.copies,
                                   len(result.quarantined))
