@@ -17,25 +17,30 @@ def _cell(value: object) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def _column(values: Sequence[object]) -> list[str]:
-    """One column's cells. Checked as a whole first: when every cell is already one clean,
-    short line of text (the common case), nothing is done per cell, which keeps 100,000-row
-    tables fast."""
+def _column(values: Sequence[object]) -> tuple[list[str], int]:
+    """One column's cells, and the widest one's width. Checked as a whole first: when every cell
+    is already one clean, short line of text (the common case), nothing is done per cell, which
+    keeps 100,000-row tables fast."""
     try:
         joined = "|".join(values)  # type: ignore[arg-type]  # TypeError unless every cell is text
         texts = list(values) if "" not in values else ["-" if value == "" else value for value in values]
     except TypeError:
         texts = ["-" if value is None or value == "" else str(value) for value in values]
         joined = "|".join(texts)
-    if (joined.isprintable() and "  " not in joined and " |" not in joined and "| " not in joined
-            and joined.strip(" ") == joined and max(map(len, texts), default=0) <= MAX_CELL):
-        return texts
-    return [_cell(text) for text in texts]
+    width = max(map(len, texts), default=0)
+    if (width <= MAX_CELL and joined.isprintable() and "  " not in joined and " |" not in joined
+            and "| " not in joined and joined.strip(" ") == joined):
+        return texts, width
+    cleaned = [_cell(text) for text in texts]
+    return cleaned, max(map(len, cleaned), default=0)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    columns = [_column(column) for column in zip(*rows)] if rows else [[] for _ in headers]
-    widths = [max(len(h), *map(len, column)) if column else len(h) for h, column in zip(headers, columns)]
+    columns, widths = [], []
+    for header, values in zip(headers, zip(*rows) if rows else [() for _ in headers]):
+        texts, width = _column(values)
+        columns.append(texts)
+        widths.append(max(len(header), width))
     # One format for every row (the last column unpadded: no trailing blanks to strip).
     line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
     lines = [line(*(h.upper() for h in headers)), "  ".join("-" * w for w in widths)]

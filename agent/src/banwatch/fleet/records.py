@@ -10,40 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from banwatch.fleet.states import report_state
+from banwatch.fleet.store import ReportRecord
 from banwatch.report import isoformat
 from banwatch.report_envelope import ReportRejected
 
 _NAME = re.compile(r"^[^\s,]+$")
-
-
-class ReportRecord(NamedTuple):
-    """The `reports` row of one report, in the store's column order and encoded as stored (lists
-    as comma-separated names or JSON), minus the time it was received. Made where the report is
-    checked (a worker process, on a large ingest), so the SQLite writer only adds that time."""
-
-    report_id: str
-    host: str
-    groups: str  # comma-separated, sorted
-    generated_at: str  # UTC, `YYYY-MM-DDTHH:MM:SSZ`: sorts as it reads
-    content_sha256: str
-    agent_version: str
-    detection: str | None
-    policy_version: int | None
-    policy_digest: str | None
-    policy_state: str | None
-    policy_rejection: str | None
-    exemptions: str  # comma-separated ids the report carries (in force, or covering a finding)
-    verdict: str
-    violations: int
-    exempt: int
-    source_errors: str  # JSON list of text
-    dropped: int
-    findings: str  # JSON list of compact findings
-    state: str  # what the report says (`states.report_state`); staleness is added when viewed
-    reason: str
 
 
 # One encoder for every record (json.dumps with options builds a new one per call).
