@@ -73,10 +73,13 @@ def spawn_named(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes
         proc = subprocess.Popen([argv0 or str(binary), "300"], executable=str(binary))
         started.append(proc)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # wait for the exec to land so /proc shows the new image
+        # Wait for the exec to land so /proc shows the new image: the kernel switches `exe` a
+        # moment before it lays out the new arguments, so wait for both.
+        while time.monotonic() < deadline:
             try:
-                if os.readlink(f"/proc/{proc.pid}/exe") == str(binary):
-                    break
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as cmdline:
+                    if os.readlink(f"/proc/{proc.pid}/exe") == str(binary) and cmdline.read():
+                        break
             except OSError:
                 pass
             time.sleep(0.01)
