@@ -93,9 +93,10 @@ STATUS_HEADERS = ("host", "state", "agent", "policy", "last report", "findings /
 
 
 def run_status(args: argparse.Namespace) -> int:
+    stale_after = _stale_after(args)  # bad input is refused before 100,000 rows are read
     defaults = fleet_defaults()
     hosts, store = _hosts(args, defaults)
-    rows = status_rows(hosts, _now(), _stale_after(args))
+    rows = status_rows(hosts, _now(), stale_after)
     _emit(args.format, lambda: [r.document() for r in rows], STATUS_HEADERS,
           lambda: [r.cells() for r in rows])
     if args.format == "table":
@@ -103,8 +104,9 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"\n{len(rows)} hosts: {counts or 'none'}")
         if store is not None:
             print(f"last ingest: {store.last_ingest() or 'never'} (store {store.path})")
-        if store is not None and store.quarantined():
-            print(f"{len(store.quarantined())} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
+        quarantined = store.quarantine_count() if store is not None else 0
+        if quarantined:
+            print(f"{quarantined} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
     return EXIT_FINDINGS if any(r.state == VIOLATION for r in rows) else EXIT_OK
 
 
@@ -114,10 +116,11 @@ EXEMPTION_HEADERS = ("exemption", "app", "expires", "status", "host", "cover", "
 
 
 def run_exemptions(args: argparse.Namespace) -> int:
+    stale_after = _stale_after(args)
     defaults = fleet_defaults()
     source = _policy(args, defaults)
     hosts, _ = _hosts(args, defaults)
-    rows, uncovered = exemption_view(source, hosts, now=_now(), stale_after=_stale_after(args),
+    rows, uncovered = exemption_view(source, hosts, now=_now(), stale_after=stale_after,
                                      expiring_days=args.expiring_days)
     if args.format == "json":
         print_json({"exemptions": [r.document() for r in rows],
@@ -168,10 +171,10 @@ def run_rollout(args: argparse.Namespace) -> int:
 # --- report -----------------------------------------------------------------------------------
 
 def run_report(args: argparse.Namespace) -> int:
+    stale_after = _stale_after(args)
     defaults = fleet_defaults()
     now = _now()
     hosts, store = _hosts(args, defaults)
-    stale_after = _stale_after(args)
     policy_dir = args.policy or defaults.policy
     exemptions, uncovered = (exemption_view(load_policy_source(policy_dir, now.date()), hosts, now=now,
                                             stale_after=stale_after, expiring_days=args.expiring_days)
@@ -179,7 +182,7 @@ def run_report(args: argparse.Namespace) -> int:
     page = render_page(generated_at=isoformat(now),
                        store=f"{store.path}, last ingest {store.last_ingest() or 'never'}" if store else "no store yet",
                        status=status_rows(hosts, now, stale_after), exemptions=exemptions, uncovered=uncovered,
-                       quarantined=len(store.quarantined()) if store else 0)
+                       quarantined=store.quarantine_count() if store else 0)
     write_atomic(args.html, page.encode("utf-8"), 0o644)
     print(f"wrote {args.html}")
     return EXIT_OK

@@ -11,6 +11,7 @@ from banwatch.cli.common import EXIT_OK, print_json
 from banwatch.cli.lab import EXIT_LAB
 from banwatch.lab import control
 from banwatch.lab.layout import LabPaths
+from banwatch.lab.state import PLAIN
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -23,7 +24,7 @@ def run_up(args: argparse.Namespace) -> int:
                        [(e.name, ",".join(e.groups), f"{e.address}:{e.port}") for e in state.endpoints]))
     print(f"\nlab up: {len(state.endpoints) - 1} endpoints and a collector ({state.mode}); "
           f"inventory {state.inventory}")
-    if state.mode == control.PLAIN:
+    if state.mode == PLAIN:
         why = "--plain was asked for" if os.geteuid() == 0 else "not running as root"
         print(f"warning: {why}, so endpoints are plain sshd instances without namespaces.\n"
               f"Not isolated (shared with this machine): {'; '.join(control.NOT_ISOLATED)}.", file=sys.stderr)

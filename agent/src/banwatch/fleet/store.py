@@ -308,9 +308,8 @@ class FleetStore:
         rows = self.db.execute(f"SELECT {', '.join(_LATEST_COLUMNS)} FROM hosts ORDER BY host").fetchall()  # noqa: S608
         return list(map(LatestReport._make, rows))
 
-    def quarantined(self) -> list[QuarantinedFile]:
-        return [QuarantinedFile(*row) for row in self.db.execute(
-            "SELECT file, stored_as, claimed_host, reason, sha256 FROM quarantine ORDER BY id")]
+    def quarantine_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0])
 
     def last_ingest(self) -> str | None:
         row = self.db.execute("SELECT max(finished_at) FROM ingests").fetchone()

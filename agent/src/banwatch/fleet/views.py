@@ -90,18 +90,24 @@ class StatusRow(NamedTuple):
                 "findings": self.findings, "dropped_reports": report.dropped if report else 0,
                 "detection": report and report.detection, "in_inventory": self.in_inventory}
 
-    def cells(self) -> tuple[str, str, str | None, str | None, str | None, str]:
-        """host, state, agent (`0.1.0 (polling)`), policy (`v7`, `v7 expired`), last report, and
-        the findings of a violation or an exemption, else why the host is in its state."""
+    def versions(self) -> tuple[str | None, str | None, str | None]:
+        """agent (`0.1.0 (polling)`), policy (`v7`, `v7 expired`), last report; None: never reported."""
         report = self.entry.latest
         if report is None:
-            return self.entry.name, self.state, None, None, None, self.reason
+            return None, None, None
         agent = report.agent_version if report.detection is None else f"{report.agent_version} ({report.detection})"
         policy = None if report.policy_version is None else (
             f"v{report.policy_version}" if report.policy_state in (None, "valid")
             else f"v{report.policy_version} {report.policy_state}")
-        return (self.entry.name, self.state, agent, policy, report.generated_at,
-                self.reason if report.findings_json == "[]" and not report.dropped else "; ".join(self.detail_lines()))
+        return agent, policy, report.generated_at
+
+    def cells(self) -> tuple[str | None, ...]:
+        """The table's row: host, state, `versions()`, and the findings of a violation or an
+        exemption, else why the host is in its state."""
+        report = self.entry.latest
+        plain = report is None or (report.findings_json == "[]" and not report.dropped)  # most hosts
+        return (self.entry.name, self.state, *self.versions(),
+                self.reason if plain else "; ".join(self.detail_lines()))
 
     def detail_lines(self) -> list[str]:
         """The findings of a violation or an exemption, else why the host is in its state."""
