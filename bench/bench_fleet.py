@@ -30,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from banwatch.fleet import store as store_module
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore
-from banwatch.report import REPORT_SCHEMA, isoformat
+from banwatch.report import REPORT_SCHEMA
 from banwatch.report_envelope import report_file_name, seal_report
+from banwatch.timestamps import isoformat
 from bench.common import line, verdict
 
 REPORTS = 100_000

@@ -52,7 +52,7 @@ def plain_ssh_copy(lab: Path, hosts: dict[str, dict[str, object]], file: Path) -
                 ["ssh", "-i", str(lab / "ssh" / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                  "-o", f"UserKnownHostsFile={lab / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
                  "-o", "ControlMaster=no", "-o", "ControlPath=none", "-p", str(spec["ansible_port"]),
-                 f"root@{spec['ansible_host']}", "cat > /var/lib/banwatch/incoming/floor.json"],
+                 f"root@{spec['ansible_host']}", "cat > /var/lib/banwatch/floor.policy.json"],
                 stdin=source, stdout=subprocess.DEVNULL))
     if any(copy.wait() != 0 for copy in copies):
         raise RuntimeError("a plain ssh copy failed")

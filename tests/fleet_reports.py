@@ -17,8 +17,9 @@ from banwatch.matcher import Matcher
 from banwatch.observations import Observation, SourceResult
 from banwatch.policy.effective import effective_payload, policy_from_payload
 from banwatch.policy.model import PolicySource
-from banwatch.report import build_report, isoformat
+from banwatch.report import build_report
 from banwatch.report_envelope import report_file_name, seal_report
+from banwatch.timestamps import isoformat
 from banwatch.verdicts import HostIdentity, decide
 
 POLICY_VERSION = 7

@@ -16,8 +16,8 @@ import uuid
 
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.policy.source import load_policy_source
-from banwatch.report import isoformat
 from banwatch.report_envelope import report_file_name, seal_report
+from banwatch.timestamps import isoformat
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, Fleet, tiktok_process
 

@@ -42,7 +42,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from banwatch import hostinfo, signing
-from banwatch.agent_log import LEVELS
 from banwatch.errors import InputError, Problem
 from banwatch.policy.checker import Checker
 from banwatch.safe_yaml import load_yaml_file
@@ -71,6 +70,8 @@ DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
 MIN_SPOOL_BYTES = 1024 * 1024  # one report of the largest size the collector accepts
 DEFAULT_COLLECTOR_USER = "banwatch-drop"
 DEFAULT_COLLECTOR_DIR = "/incoming"
+# What `log_level` accepts (the agent log's levels, agent_log.py, which a config check never loads).
+LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_COLLECTOR_KNOWN_HOSTS = "/etc/banwatch/collector_known_hosts"
 SHIP_KEY_NAME = "ship_ed25519"  # the device's SSH login key for the collector (OpenSSH format)
 
@@ -156,7 +157,7 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     service: dict[str, Any] = {
         "mode": check.choice(fields, "mode", (), None, MODES) or "monitor",
         "detection": check.choice(fields, "detection", (), None, DETECTIONS) or "auto",
-        "log_level": check.choice(fields, "log_level", (), None, LEVELS) or "info",
+        "log_level": check.choice(fields, "log_level", (), None, LOG_LEVELS) or "info",
     }
     for key, (default, low, high) in SERVICE_NUMBERS.items():
         value = check.whole_number(fields, key, (), None, low=low, high=high)

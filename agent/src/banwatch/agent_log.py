@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 LOGGER_NAME = "banwatch.agent"
-LEVELS = ("debug", "info", "warning", "error")
 
 
 class JsonLines(logging.Formatter):

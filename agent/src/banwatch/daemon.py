@@ -49,13 +49,14 @@ from banwatch.killer import Killer
 from banwatch.observations import SourceResult
 from banwatch.outbox import Outbox, Waiting
 from banwatch.quarantine import QuarantineStore
-from banwatch.report import build_report, isoformat
+from banwatch.report import build_report
 from banwatch.report_sink import ReportSink
 from banwatch.sources import processes
 from banwatch.sources.base import SourceContext
 from banwatch.sources.exe_hash import HashCache
 from banwatch.sources.exec_events import EventsUnavailable, ExecEvents
 from banwatch.sources.package_watch import PackageWatch
+from banwatch.timestamps import isoformat
 from banwatch.verdicts import HostIdentity
 from banwatch.watchdog import CHECK_SECONDS, CPU_OVER, MEMORY_OVER, RESTART, Watchdog
 

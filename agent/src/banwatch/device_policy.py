@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,13 @@ from banwatch.agent_config import AgentConfig
 from banwatch.atomic import write_atomic
 from banwatch.policy.effective import PAYLOAD_TYPE, POLICY_SCHEMA, policy_from_payload
 from banwatch.policy.model import PolicySource
-from banwatch.report import isoformat, parse_time
+from banwatch.timestamps import isoformat, parse_time
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 STATE_FILE = "policy-state.json"
 INSTALLED, UNCHANGED, REJECTED = "installed", "unchanged", "rejected"
+# The path that means "read the policy from standard input" (how Ansible hands it over).
+STDIN = "-"
 
 
 class PolicyRejected(Exception):
@@ -66,9 +69,13 @@ class VerifiedPolicy:
 
 
 def read_bounded(path: str) -> bytes:
+    """The file at `path` (standard input for STDIN), refused past MAX_POLICY_BYTES."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_POLICY_BYTES + 1)
+        if path == STDIN:
+            data = sys.stdin.buffer.read(MAX_POLICY_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyRejected(f"cannot read {path}: {exc.strerror}") from None
     if len(data) > MAX_POLICY_BYTES:
@@ -155,7 +162,8 @@ class PolicyStore:
                                      "issue a new, higher version")
         except PolicyRejected as exc:
             if not dry_run:
-                state["last_rejection"] = {"at": isoformat(now), "file": os.path.abspath(path), "reason": str(exc)}
+                source = "standard input" if path == STDIN else os.path.abspath(path)
+                state["last_rejection"] = {"at": isoformat(now), "file": source, "reason": str(exc)}
                 self._save_state(state)
             return InstallResult(REJECTED, None, str(exc), before, before)
         after = policy_summary(policy.payload, policy.digest)

@@ -16,7 +16,7 @@ from typing import Any
 
 from banwatch import __version__
 from banwatch.atomic import write_atomic
-from banwatch.report import isoformat
+from banwatch.timestamps import isoformat
 
 DEFAULT_FACT_FILE = "/etc/ansible/facts.d/banwatch.fact"
 DEFAULT_RELEASE_LINK = "/opt/banwatch/current"

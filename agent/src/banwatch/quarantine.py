@@ -24,7 +24,7 @@ from typing import Any
 
 from banwatch.atomic import fsync_directory, write_atomic
 from banwatch.errors import InputError
-from banwatch.report import isoformat
+from banwatch.timestamps import isoformat
 
 QUARANTINE_DIR = "quarantine"
 CHUNK = 1024 * 1024

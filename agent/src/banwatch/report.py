@@ -9,19 +9,11 @@ from typing import Any
 
 from banwatch import __version__, hostinfo
 from banwatch.observations import SourceResult
+from banwatch.timestamps import isoformat
 from banwatch.verdicts import EXEMPT, UNDER_REVIEW, VIOLATION, HostIdentity, Verdict
 
 REPORT_SCHEMA = "banwatch.report/1"
 COMPLIANT = "compliant"
-
-
-def isoformat(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> dt.datetime:
-    """The moment an `isoformat` text (or any ISO 8601 time with a zone) names."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def finding_document(verdict: Verdict) -> dict[str, Any]:

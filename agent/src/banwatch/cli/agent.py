@@ -13,10 +13,12 @@ from banwatch.cli.common import Handler, lazy, run
 from banwatch.cli.scan import add_scan_parser
 from banwatch.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK
 
-# Each command's work is imported when it runs: the agent itself (cli/agent_service.py), and
-# the quick local commands Ansible calls on every device (cli/agent_local.py).
+# Each command's work is imported when it runs: the agent itself (cli/agent_service.py), the
+# quick local commands Ansible calls on every device (cli/agent_local.py), and the status
+# (cli/agent_health.py), whose process checks need psutil.
 SERVICE = "banwatch.cli.agent_service"
 LOCAL = "banwatch.cli.agent_local"
+HEALTH = "banwatch.cli.agent_health"
 BACKGROUND_NICENESS = 10
 
 
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = commands.add_parser("policy", help="the signed policy this device enforces")
     policy_commands = policy.add_subparsers(metavar="COMMAND")
-    install = _command(policy_commands, "install", "verify a signed policy and install it atomically",
+    install = _command(policy_commands, "install",
+                       "verify a signed policy and install it atomically (FILE '-': from standard input)",
                        lazy(LOCAL, "run_install"), argument="file")
     install.add_argument("--check", action="store_true",
                          help="only say what installing would do (installed / unchanged / rejected); change nothing")
@@ -77,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="healthy only when the running agent is this version (exit 1 otherwise)")
     status.add_argument("--expect-policy-version", type=int, metavar="N",
                         help="healthy only when the last complete scan used this policy version (exit 1 otherwise)")
-    status.set_defaults(handler=lazy(LOCAL, "run_status"))
+    status.set_defaults(handler=lazy(HEALTH, "run_status"))
 
     keys = commands.add_parser("keys", help="this device's own keys (report signing, collector login)")
     keys_commands = keys.add_subparsers(metavar="COMMAND")

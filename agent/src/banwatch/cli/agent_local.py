@@ -1,18 +1,14 @@
 """The agent's quick local commands, which Ansible runs on every device: policy install,
-fact write, config check, status (the rollout's health gate)."""
+fact write, config check (the status, with its process checks, is in cli/agent_health.py)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from banwatch.agent_config import load_config
-from banwatch.agent_status import current_status, health_problems
-from banwatch.cli.common import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, print_json, print_json_line
+from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json_line
 from banwatch.device_policy import REJECTED, PolicyStore
 from banwatch.local_fact import fact_document, write_fact
-
-EXIT_NOT_RUNNING = 3  # as `systemctl status` and LSB init scripts say it
 
 
 def run_install(args: argparse.Namespace) -> int:
@@ -39,57 +35,3 @@ def run_config_check(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid; host {config.host_name}, trusts {', '.join(sorted(config.trusted_keys))}, "
           f"scans every {config.scan_interval}s, {config.mode} mode, detection {config.detection}")
     return EXIT_OK
-
-
-def run_status(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    status = current_status(config, PolicyStore(config).state())
-    expecting = args.expect_agent_version is not None or args.expect_policy_version is not None
-    if expecting:
-        status["problems"] = health_problems(status, agent_version=args.expect_agent_version,
-                                             policy_version=args.expect_policy_version)
-        status["healthy"] = not status["problems"]
-    if args.json:
-        print_json(status)
-    else:
-        print(format_status(status))
-    if not status["running"]:
-        return EXIT_NOT_RUNNING
-    return EXIT_FINDINGS if expecting and status["problems"] else EXIT_OK
-
-
-def format_status(status: dict[str, Any]) -> str:
-    policy = status["policy"]
-    lines = [f"agent: {'running' if status['running'] else 'not running'}"
-             + (f", pid {status['pid']}, version {status['agent_version']}, since {status['started_at']}, "
-                f"{status['mode']} mode, detection {status['detection']}"
-                + (f" ({status['detection_reason']})" if status.get("detection_reason") else "")
-                if status["running"] else
-                f" (installed version {status['installed_agent_version']})"),
-             f"policy: installed version {policy['installed_version'] or 'none'}"
-             + (f" (at {policy['installed_at']})" if policy.get("installed_at") else "")]
-    in_force = policy.get("in_force")
-    if in_force:
-        lines.append(f"policy in force: version {in_force.get('version')}, {in_force.get('state')}"
-                     + (f" ({in_force['reason']})" if in_force.get("reason") else ""))
-    if policy.get("last_rejection"):
-        rejection = policy["last_rejection"]
-        lines.append(f"last rejected policy: {rejection['file']} at {rejection['at']}: {rejection['reason']}")
-    scan = status["last_scan"]
-    if scan:
-        lines.append(f"last scan: {scan['at']}: {scan['verdict']} ({scan['violation']} violations, "
-                     f"{scan['exempt']} exempt, {len(scan['errors'])} source errors), policy version "
-                     f"{scan['policy_version']}")
-    if status["detections"] or status["events_lost"]:
-        lines.append(f"detections: {status['detections']}, exec event overruns: {status['events_lost']}")
-    lines.append(f"reports pending: {status['pending_reports']}, spool depth: {status['spool_depth']}")
-    limits = status.get("self_limits")
-    if limits:
-        lines.append(f"self-limits: cpu {limits['cpu_percent']}% (limit {limits['limits']['cpu_percent']}%), "
-                     f"memory {limits['rss_mb']} MB (limit {limits['limits']['memory_mb']} MB)"
-                     + (", backing off" if limits["backing_off"] else ""))
-    if status["last_error"]:
-        lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
-    if "healthy" in status:
-        lines.append("healthy" if status["healthy"] else "unhealthy: " + "; ".join(status["problems"]))
-    return "\n".join(lines)

@@ -32,7 +32,7 @@ from banwatch.fleet.views import (
 from banwatch.inventory import InventoryHost, load_inventory
 from banwatch.policy.model import PolicySource
 from banwatch.policy.source import load_policy_source
-from banwatch.report import isoformat
+from banwatch.timestamps import isoformat
 
 # --- shared -----------------------------------------------------------------------------------
 

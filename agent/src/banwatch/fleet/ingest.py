@@ -32,7 +32,6 @@ from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
 from banwatch.fleet.records import ReportRecord
 from banwatch.fleet.store import FleetStore, QuarantinedFile
-from banwatch.report import isoformat
 from banwatch.report_envelope import (
     PART_SUFFIX,
     REPORT_FILE_SUFFIX,
@@ -40,6 +39,7 @@ from banwatch.report_envelope import (
     claimed_host,
     report_file_name,
 )
+from banwatch.timestamps import isoformat
 
 # Batches start small, so storing starts as soon as the first files are checked, and grow, so a
 # large ingest waits on few commits (each one an fsync).

@@ -14,8 +14,8 @@ from typing import Any
 
 from banwatch.fleet.states import report_state
 from banwatch.fleet.store import ReportRecord
-from banwatch.report import isoformat
 from banwatch.report_envelope import ReportRejected
+from banwatch.timestamps import isoformat
 
 _NAME = re.compile(r"^[^\s,]+$")
 

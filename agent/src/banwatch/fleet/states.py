@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from banwatch.report import isoformat, parse_time
+from banwatch.timestamps import isoformat, parse_time
 from banwatch.verdicts import EXEMPT, VIOLATION
 
 COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"

@@ -16,7 +16,7 @@ import shutil
 from typing import Any
 
 from banwatch.device_policy import MAX_POLICY_BYTES
-from banwatch.report import parse_time
+from banwatch.timestamps import parse_time
 
 POLICY_SUFFIX = ".policy.json"
 # Fields that differ between two issues of the same content.

@@ -15,7 +15,7 @@ from typing import Any
 from banwatch.errors import InputError, Problem
 from banwatch.inventory import InventoryHost
 from banwatch.policy.model import App, Exemption, MatchRules, PolicySource
-from banwatch.report import isoformat
+from banwatch.timestamps import isoformat
 
 POLICY_SCHEMA = "banwatch.policy/1"
 PAYLOAD_TYPE = "application/vnd.banwatch.policy+json"
