@@ -4,6 +4,7 @@ cells for spreadsheets."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 
 MAX_CELL = 60
 # What makes a spreadsheet read a cell as a formula (or, for tab and CR, shift it to the next).
@@ -41,10 +42,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         texts, width = _column(values)
         columns.append(texts)
         widths.append(max(len(header), width))
-    # One format for every row (the last column unpadded: no trailing blanks to strip).
-    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
-    lines = [line(*(h.upper() for h in headers)), "  ".join("-" * w for w in widths)]
-    lines += map(line, *columns)
+    # Each column is padded in one pass over it (the last one not at all: no trailing blanks),
+    # then each line is joined: no format string is parsed per row.
+    padded = [list(map(str.ljust, texts, repeat(width))) for texts, width in zip(columns[:-1], widths)]
+    head = "  ".join([*(h.upper().ljust(w) for h, w in zip(headers[:-1], widths)), headers[-1].upper()])
+    lines = [head, "  ".join("-" * w for w in widths), *map("  ".join, zip(*padded, columns[-1]))]
     return "\n".join(lines)
 
 
