@@ -112,3 +112,12 @@ def test_no_agent_fails_with_the_fix_but_check_mode_only_warns(tmp_path, policie
 def test_a_missing_policy_file_fails_on_the_control_node(tmp_path, device):
     result = run_action(tmp_path, {**device, "src": str(tmp_path / "absent.policy.json")})
     assert result["failed"] and "cannot read the policy" in result["msg"]
+
+
+def test_a_device_path_that_cannot_be_written_fails_with_the_fix_not_a_traceback(tmp_path, policies, device):
+    config = Path(device["config"])
+    config.write_text(config.read_text().replace(f"policy_path: {tmp_path / 'etc' / 'policy.json'}",
+                                                 "policy_path: /proc/banwatch-test/policy.json"))
+    result = run_action(tmp_path, {**device, "src": policy_of(policies, PRESS_HOST)})
+    assert result["failed"] and "cannot write" in result["msg"] and "become: true" in result["msg"]
+    assert "Traceback" not in result["msg"]

@@ -86,7 +86,7 @@ class ActionModule(ActionBase):
             verdict = outcome["result"]
         except (ValueError, IndexError, KeyError, TypeError):
             return {"failed": True, "rc": rc, "stderr": stderr,
-                    "msg": f"the agent gave no answer (exit {rc}): {stderr or stdout}"}
+                    "msg": f"the agent could not install the policy (exit {rc}): {stderr or stdout}"}
         before, after = outcome.get("before"), outcome.get("after")
         if verdict == "rejected":
             return {"failed": True, "result": verdict, "reason": outcome.get("reason"), "before": before,
