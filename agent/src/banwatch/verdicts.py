@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from banwatch.matcher import Finding
-from banwatch.policy.model import Exemption
+if TYPE_CHECKING:  # names for annotations only: the fleet views read the verdict names without the matcher
+    from banwatch.matcher import Finding
+    from banwatch.policy.model import Exemption
 
 VIOLATION = "violation"
 EXEMPT = "exempt"
