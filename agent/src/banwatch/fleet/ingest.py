@@ -122,7 +122,7 @@ class _Mover:
 
     def move(self, path: str, folder: str, name: str) -> None:
         """Move `path` to `folder`/`name`; gone already (another copy handled it) is fine."""
-        source_folder, source_name = os.path.split(path)
+        source_folder, _, source_name = path.rpartition(os.sep)  # the walk's own join: no normalising needed
         try:
             os.replace(source_name, name, src_dir_fd=self._handle(source_folder), dst_dir_fd=self._handle(folder))
         except FileNotFoundError:
