@@ -41,14 +41,14 @@ class Examined(NamedTuple):
 # How examined files cross the pipe from a worker: plain tuples. A named tuple pickles through
 # a Python-level method (`__getnewargs__`), which cost the workers 15 µs a file, the
 # plain form 3.
-WireExamined = tuple[str, bytes, "tuple[object, ...] | None", "str | None"]
+_WireExamined = tuple[str, bytes, "tuple[object, ...] | None", "str | None"]
 
 
-def to_wire(examined: list[Examined]) -> list[WireExamined]:
+def _to_wire(examined: list[Examined]) -> list[_WireExamined]:
     return [(e.path, e.data, e.record and tuple(e.record), e.rejection) for e in examined]
 
 
-def from_wire(items: list[WireExamined]) -> list[Examined]:
+def _from_wire(items: list[_WireExamined]) -> list[Examined]:
     return [Examined(path, data, record and ReportRecord._make(record), rejection)
             for path, data, record, rejection in items]
 
@@ -99,7 +99,7 @@ def _worker(files: list[str], enrolled: Mapping[str, Ed25519PublicKey], channel:
     with contextlib.suppress(EOFError, BrokenPipeError):
         while (task := channel.recv()) is not None:
             batch, part, start, end = task
-            channel.send((batch, part, to_wire([examine(path, enrolled) for path in files[start:end]])))
+            channel.send((batch, part, _to_wire([examine(path, enrolled) for path in files[start:end]])))
 
 
 class Examiner:
@@ -145,7 +145,7 @@ class Examiner:
                 if not isinstance(ready, Connection):
                     raise RuntimeError("a report-checking worker process died; nothing of this batch was stored")
                 got_batch, part, examined = ready.recv()
-                self.received[(got_batch, part)] = from_wire(examined)
+                self.received[(got_batch, part)] = _from_wire(examined)
         return [examined for part in range(parts) for examined in self.received.pop((batch, part))]
 
     def __enter__(self) -> Examiner:
