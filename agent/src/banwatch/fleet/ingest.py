@@ -107,38 +107,18 @@ def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
     return QuarantinedFile(examined.path, f"{digest[:16]}-{os.path.basename(examined.path)}", host, reason, digest)
 
 
-class _Mover:
-    """Moves files out of the drop box through open directory handles, so the kernel does not
-    walk both paths again for each of 100,000 files."""
-
-    def __init__(self) -> None:
-        self.folders: dict[str, int] = {}
-
-    def _handle(self, folder: str) -> int:
-        fd = self.folders.get(folder)
-        if fd is None:
-            fd = self.folders[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        return fd
-
-    def move(self, path: str, folder: str, name: str) -> None:
-        """Move `path` to `folder`/`name`; gone already (another copy handled it) is fine."""
-        source_folder, _, source_name = path.rpartition(os.sep)  # the walk's own join: no normalising needed
-        try:
-            os.replace(source_name, name, src_dir_fd=self._handle(source_folder), dst_dir_fd=self._handle(folder))
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            shutil.copyfile(path, os.path.join(folder, name))
-            os.unlink(path)
-
-    def __enter__(self) -> _Mover:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for fd in self.folders.values():
-            os.close(fd)
+def _move(path: str, folder: str, name: str) -> None:
+    """Move a file out of the drop box; gone already (another copy handled it) is fine."""
+    target = os.path.join(folder, name)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(path, target)
+        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -233,11 +213,10 @@ class Ingest:
         if refused:
             os.makedirs(self.quarantine_dir, mode=0o750, exist_ok=True)
         quarantined = {q.file: q.stored_as for q in refused}
-        with _Mover() as mover:
-            for examined in batch:
-                if examined.path in quarantined or examined.record is None:
-                    mover.move(examined.path, self.quarantine_dir, quarantined[examined.path])
-                else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
-                    record = examined.record
-                    mover.move(examined.path, day_folder,
-                               report_file_name({"generated_at": record.generated_at, "report_id": record.report_id}))
+        for examined in batch:
+            if examined.path in quarantined or examined.record is None:
+                _move(examined.path, self.quarantine_dir, quarantined[examined.path])
+            else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
+                record = examined.record
+                _move(examined.path, day_folder,
+                      report_file_name({"generated_at": record.generated_at, "report_id": record.report_id}))
