@@ -88,15 +88,17 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
         findings = [{"app": f["app"], "verdict": f["verdict"], "exemption": f["exemption"], "source": f["source"],
                      "action": f["action_taken"], "seen": f"pid {f['evidence']['pid']} {f['evidence']['name']}"}
                     for f in report["findings"]]
+        agent = report["agent"]
         reports.append((report["report_id"], report["host"]["name"], ",".join(report["host"]["groups"]),
-                        report["generated_at"], "0" * 64, report["agent"]["version"],
-                        report["agent"]["detection"], policy["version"], policy["digest"], policy["state"], None,
-                        ",".join(policy["exemptions"]), summary["verdict"], summary["violation"], summary["exempt"],
-                        "[]", 0, json.dumps(findings), summary["verdict"],
-                        "banned app found: tiktok" if findings else "nothing banned found", "now"))
+                        report["generated_at"], "0" * 64, agent["version"], agent["detection"], policy["version"],
+                        policy["digest"], policy["state"], None, ",".join(policy["exemptions"]), summary["verdict"],
+                        summary["violation"], summary["exempt"], "[]", 0, json.dumps(findings), summary["verdict"],
+                        "banned app found: tiktok" if findings else "nothing banned found",
+                        f"{agent['version']} ({agent['detection']})", f"v{policy['version']}",
+                        "; ".join(f"{f['app']} {f['verdict']} ({f['seen']})" for f in findings), "now"))
         envelopes.append((report["report_id"], data))
     db.execute("BEGIN IMMEDIATE")
-    db.executemany(store_module.INSERT_REPORT, reports)
+    db.executemany(store_module.INSERT_REPORT, map(store_module.report_row, reports))
     db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)", envelopes)
     db.executemany(store_module.UPSERT_LATEST, map(store_module.host_row, reports))
     db.execute("COMMIT")

@@ -104,9 +104,11 @@ def test_each_command_is_built_from_its_own_module_alone():
 
 
 def test_fleet_status_loads_no_other_command():
+    """Nor, without an inventory, a YAML parser; nor the policy source or the HTML page."""
     probe = ("import sys; from banwatch.cli.main import main; main(['fleet', 'status', '--store', '/nonexistent']); "
              "print(sorted(m for m in sys.modules if m.startswith(('banwatch.cli.', 'banwatch.lab.control', "
-             "'banwatch.fleet.ingest', 'multiprocessing', 'paramiko'))))")
+             "'banwatch.fleet.ingest', 'multiprocessing', 'paramiko', 'yaml', 'banwatch.policy', "
+             "'banwatch.fleet.html'))))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert loaded.stdout.split("\n")[-2] == str(["banwatch.cli.common", "banwatch.cli.fleet",
                                                 "banwatch.cli.fleet_views", "banwatch.cli.main"])

@@ -16,7 +16,7 @@ from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore, LatestReport
-from banwatch.fleet.views import FleetHost, StatusRow, exemption_view, fleet_hosts, status_rows
+from banwatch.fleet.views import FleetHost, exemption_view, fleet_hosts, status_rows
 from banwatch.inventory import InventoryHost
 from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY
@@ -161,9 +161,13 @@ def test_the_rendered_page_shows_every_host_state_and_exemption(tmp_path):
 def test_report_data_is_escaped_and_nothing_is_fetched():
     host = "<img src=x onerror=alert(1)>"
     finding = '[{"app":"tiktok","verdict":"violation","exemption":null,"seen":"pid 1 <script>"}]'
-    report = LatestReport(host, "general", "2026-11-24T12:00:00Z", "0.1.0", None, 7, "valid", None, "", 0, finding,
-                          "violation", "banned app found: tiktok")
-    row = StatusRow(FleetHost(host, report, True), "violation", "banned app found: tiktok")
+    report = LatestReport(host=host, generated_at="2026-11-24T12:00:00Z", state="violation",
+                          reason="banned app found: tiktok", agent_text="0.1.0", policy_text="v7",
+                          findings_text="tiktok violation (pid 1 <script>)", dropped=0, groups_text="general",
+                          agent_version="0.1.0", detection=None, policy_version=7, policy_state="valid",
+                          policy_rejection=None, exemptions_text="", findings_json=finding)
+    (row,) = status_rows([FleetHost(host, report, True)], dt.datetime(2026, 11, 24, 13, tzinfo=dt.timezone.utc),
+                         dt.timedelta(days=1))
     html = render_page(generated_at="now", store="s", status=[row], exemptions=None, uncovered=[], quarantined=0)
     assert "from s</p>" in html  # no quarantine note, not even a placeholder
     assert "<img src=x" not in html and "<script>" not in html and "&lt;script&gt;" in html

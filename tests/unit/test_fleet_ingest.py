@@ -208,20 +208,37 @@ def test_archived_files_are_named_by_their_verified_id(fleet):
     assert any(mine["report_id"] in name for name in archived(fleet))
 
 
-def test_a_schema_1_store_is_brought_up_to_date_when_opened(fleet):
-    """Schema 1 kept only the report id per host; opening it copies each latest report's view columns in."""
+# `hosts` as banwatch before schema 3 kept it, made from today's: schema 1 kept only the report
+# id per host; schema 2 a copy of the columns the views read, and no texts.
+EARLIER_HOSTS = {
+    1: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL", "host, report_id, generated_at"),
+    2: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL, groups TEXT NOT NULL, "
+        "agent_version TEXT NOT NULL, detection TEXT, policy_version INTEGER, policy_state TEXT, policy_rejection TEXT, "
+        "exemptions TEXT NOT NULL, dropped INTEGER NOT NULL, findings TEXT NOT NULL, state TEXT NOT NULL, "
+        "reason TEXT NOT NULL",
+        "host, report_id, generated_at, groups, agent_version, detection, policy_version, policy_state, "
+        "policy_rejection, exemptions, dropped, findings, state, reason"),
+}
+
+
+@pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))
+def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, version):
+    """Opening it rebuilds `hosts`: each latest report's view columns, and the texts as ingest makes them."""
+    fleet.drop(fleet.report("lab-ep-03", NOW + dt.timedelta(minutes=5), dropped=2, detection="fanotify"))
     ingest(fleet)
     path = str(fleet.root / "fleet.db")
     with FleetStore(path) as store:
         before = store.latest()
-    with sqlite3.connect(path) as db:  # the store as banwatch before schema 2 left it
-        db.executescript("ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts (host TEXT PRIMARY KEY, "
-                         "report_id TEXT NOT NULL, generated_at TEXT NOT NULL) WITHOUT ROWID; INSERT INTO hosts "
-                         "SELECT host, report_id, generated_at FROM hosts_now; DROP TABLE hosts_now; "
-                         "PRAGMA user_version = 1;")
+    columns, copied = EARLIER_HOSTS[version]
+    with sqlite3.connect(path) as db:  # the store as that banwatch left it
+        db.executescript(f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "
+                         f"INSERT INTO hosts SELECT {copied} FROM hosts_now; DROP TABLE hosts_now; "
+                         f"PRAGMA user_version = {version};")
     with FleetStore(path) as store:
         assert store.latest() == before and len(before) == 8
-    assert rows(fleet, "PRAGMA user_version") == [(2,)]
+    assert {r.findings_text for r in before} >= {"", "tiktok violation (pid 4242 TikTok)"}
+    assert {(r.agent_text, r.dropped) for r in before if r.host == "lab-ep-03"} == {("0.1.0 (fanotify)", 2)}
+    assert rows(fleet, "PRAGMA user_version") == [(3,)]
     late = fleet.report("lab-ep-02", NOW + dt.timedelta(hours=1), [tiktok_process()])
     fleet.drop(late)
     ingest(fleet)
@@ -233,10 +250,10 @@ def test_a_schema_1_store_is_brought_up_to_date_when_opened(fleet):
 def test_a_store_of_a_newer_schema_is_refused_untouched(fleet):
     ingest(fleet)
     with sqlite3.connect(fleet.root / "fleet.db") as db:
-        db.execute("PRAGMA user_version = 3")
-    with pytest.raises(InputError, match="schema version 3, this banwatch reads version 2"):
+        db.execute("PRAGMA user_version = 4")
+    with pytest.raises(InputError, match="schema version 4, this banwatch reads version 3"):
         FleetStore(str(fleet.root / "fleet.db"))
-    assert rows(fleet, "PRAGMA user_version") == [(3,)]
+    assert rows(fleet, "PRAGMA user_version") == [(4,)]
 
 
 def test_batches_start_small_grow_and_cover_every_file_once():

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from banwatch.fleet.cell_texts import agent_text, policy_text
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore, LatestReport
@@ -18,7 +19,6 @@ from banwatch.fleet.views import (
     PENDING,
     REJECTED,
     FleetHost,
-    StatusRow,
     exemption_view,
     fleet_hosts,
     rollout_rows,
@@ -165,14 +165,37 @@ def test_dropped_reports_and_detection_are_shown(tmp_path, source):
 
 
 def test_a_status_row_says_how_the_policy_stands_and_when_nothing_is_known():
-    report = LatestReport("ws-1", "general", NOW_TEXT, "0.2.0", None, 9, "expired", None, "", 0, "[]", "compliant",
-                          "nothing banned found")
-    reported = StatusRow(FleetHost("ws-1", report, True), "compliant", "nothing banned found")
+    report = LatestReport(host="ws-1", generated_at=NOW_TEXT, state="compliant", reason="nothing banned found",
+                          agent_text=agent_text("0.2.0", None), policy_text=policy_text(9, "expired"),
+                          findings_text="", dropped=0, groups_text="general", agent_version="0.2.0",
+                          detection=None, policy_version=9, policy_state="expired", policy_rejection=None,
+                          exemptions_text="", findings_json="[]")
+    (reported, silent) = status_rows([FleetHost("ws-1", report, True), FleetHost("ws-2", None, True, ("finance",))],
+                                     NOW, DAY)
     assert reported.cells() == ("ws-1", "compliant", "0.2.0", "v9 expired", NOW_TEXT, "nothing banned found")
     assert reported.groups == ("general",) and reported.findings == ()
-    silent = StatusRow(FleetHost("ws-2", None, True, ("finance",)), "unreported", "never reported")
     assert silent.cells() == ("ws-2", "unreported", None, None, None, "never reported")
     assert silent.document() == {"host": "ws-2", "state": "unreported", "reason": "never reported",
                                  "groups": ("finance",), "agent_version": None, "policy_version": None,
                                  "policy_state": None, "last_report": None, "findings": (), "dropped_reports": 0,
                                  "detection": None, "in_inventory": True}
+
+
+@pytest.mark.parametrize("now", [NOW, NOW + 5 * DAY], ids=["current", "days later"])
+def test_the_table_read_from_stored_lines_is_the_table_built_from_whole_reports(store, now):
+    """The status table reads only the texts made at ingest; a view of whole reports (the JSON
+    document, the HTML page) says the same of every host, fresh, stale or an old violation."""
+    from_lines = status_rows(fleet_hosts(store.latest_lines(), inventory()), now, DAY)
+    from_reports = status_rows(fleet_hosts(store.latest(), inventory()), now, DAY)
+    assert [row.cells() for row in from_lines] == [row.cells() for row in from_reports]
+    for row in from_reports:
+        assert row.detail == "; ".join(row.detail_lines())
+        assert row.entry.report is None or row.entry.report.findings_text == "; ".join(row.findings)
+    assert {row.state for row in from_reports} >= ({"violation", "stale"} if now > NOW else
+                                                   {"violation", "exempt", "error", "stale", "compliant"})
+
+
+def test_a_view_of_whole_reports_is_refused_lines_only(store):
+    (line_only, *_) = fleet_hosts(store.latest_lines(), None)
+    with pytest.raises(TypeError, match="only the status table's line"):
+        _ = line_only.groups

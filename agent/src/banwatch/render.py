@@ -21,16 +21,16 @@ def _cell(value: object) -> str:
 def _column(values: Sequence[object]) -> tuple[list[str], int]:
     """One column's cells, and the widest one's width. Checked as a whole first: when every cell
     is already one clean, short line of text (the common case), nothing is done per cell, which
-    keeps 100,000-row tables fast."""
+    keeps 100,000-row tables fast. Joined with single spaces, any cell with a doubled, leading or
+    trailing space shows as two spaces in a row (or at an end)."""
     try:
-        joined = "|".join(values)  # type: ignore[arg-type]  # TypeError unless every cell is text
         texts = list(values) if "" not in values else ["-" if value == "" else value for value in values]
+        joined = " ".join(texts)  # type: ignore[arg-type]  # TypeError unless every cell is text
     except TypeError:
         texts = ["-" if value is None or value == "" else str(value) for value in values]
-        joined = "|".join(texts)
+        joined = " ".join(texts)
     width = max(map(len, texts), default=0)
-    if (width <= MAX_CELL and joined.isprintable() and "  " not in joined and " |" not in joined
-            and "| " not in joined and joined.strip(" ") == joined):
+    if width <= MAX_CELL and joined.isprintable() and "  " not in joined and joined.strip(" ") == joined:
         return texts, width
     cleaned = [_cell(text) for text in texts]
     return cleaned, max(map(len, cleaned), default=0)

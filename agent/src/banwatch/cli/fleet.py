@@ -3,7 +3,8 @@
 Paths default to the running lab's (see `banwatch.fleet.defaults`); every one can be given.
 Exit codes: `status` 1 when any host is in violation; `ingest` 1 when a file was quarantined;
 `rollout` 1 while any host does not have the version yet; 2 for bad input, always.
-The commands' work is in `fleet_ingest` and `fleet_views`, imported only when one runs.
+The commands' work is in `fleet_ingest`, `fleet_views` and `fleet_policy_views`, imported only
+when one runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from banwatch.cli.common import lazy
 from banwatch.fleet.defaults import DEVICE_GROUP, EXPIRING_DAYS, STALE_AFTER
 
 FORMATS = ("table", "json", "csv")
-_RUN = "banwatch.cli.fleet_views"
+_RUN, _RUN_WITH_POLICY = "banwatch.cli.fleet_views", "banwatch.cli.fleet_policy_views"
 
 
 def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +49,7 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--format", choices=FORMATS, default="table")
 
     exemptions = viewing("exemptions", "every exemption and, per host it covers, whether it has arrived",
-                         lazy(_RUN, "run_exemptions"))
+                         lazy(_RUN_WITH_POLICY, "run_exemptions"))
     exemptions.add_argument("--policy", metavar="DIR", help="policy source holding exemptions.yml "
                             "(default: the example one while the lab runs)")
     exemptions.add_argument("--expiring-days", type=int, default=EXPIRING_DAYS, metavar="N",
@@ -62,7 +63,8 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--agent-version", metavar="V")
     rollout.add_argument("--format", choices=FORMATS, default="table")
 
-    report = viewing("report", "write the fleet as one static, self-contained HTML page", lazy(_RUN, "run_report"))
+    report = viewing("report", "write the fleet as one static, self-contained HTML page",
+                     lazy(_RUN_WITH_POLICY, "run_report"))
     report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
     report.add_argument("--policy", metavar="DIR", help="policy source, for the exemptions table "
                         "(default: the example one while the lab runs)")

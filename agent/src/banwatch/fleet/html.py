@@ -44,8 +44,8 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
 
 
 def _status_cells(row: StatusRow) -> list[str]:
-    agent, policy, last_report = row.versions()
-    return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(agent), _e(policy), _e(last_report),
+    return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(row.agent), _e(row.policy),
+            _e(row.last_report),
             "<br>".join(_e(line) for line in row.detail_lines())]
 
 

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from banwatch.fleet.cell_texts import agent_text, findings_text, policy_text
 from banwatch.fleet.states import report_state
 from banwatch.fleet.store import ReportRecord
 from banwatch.report_envelope import ReportRejected
@@ -137,14 +138,16 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         report.get("errors", []))
     state, reason = report_state(violations=violations, verdict=verdict, findings=compact,
                                  policy_rejection=rejection, source_errors=source_errors, exempt=exempt)
+    agent_version = str(_text(agent.get("version"), "agent version"))
+    detection = _text(agent.get("detection"), "agent detection", optional=True)
     return ReportRecord(
         report_id=report["report_id"],
         host=str(_text(host.get("name"), "host name")),
         groups=",".join(sorted(groups)),
         generated_at=timestamp(report.get("generated_at")),
         content_sha256=content_sha256,
-        agent_version=str(_text(agent.get("version"), "agent version")),
-        detection=_text(agent.get("detection"), "agent detection", optional=True),
+        agent_version=agent_version,
+        detection=detection,
         policy_version=version,
         policy_digest=digest,
         policy_state=policy_state,
@@ -158,4 +161,7 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         findings=_dumps(compact),
         state=state,
         reason=reason,
+        agent_text=agent_text(agent_version, detection),
+        policy_text=policy_text(version, policy_state),
+        findings_text=findings_text(compact),
     )

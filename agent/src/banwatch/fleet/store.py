@@ -3,8 +3,9 @@
 `reports` has one row per report id, with what the views read; `envelopes` keeps each report
 exactly as signed (so it can be verified again later) apart from the rows the views scan;
 `hosts` holds each host's latest report (by the time the device generated it, so a late old
-report never hides a newer one): its id and a copy of the columns the views read, so a view of
-100,000 hosts is one ordered scan of one table, not 100,000 lookups into `reports`;
+report never hides a newer one): its id, a copy of the columns the views read and the texts the
+status table shows (`cell_texts`, made at ingest), so a view of 100,000 hosts is one ordered
+scan of one table, not 100,000 lookups into `reports`;
 `quarantine` lists every file refused, with the reason.
 Commits are durable (WAL, synchronous=FULL) because ingest moves files away only after one.
 A store of an earlier schema version is brought up to this one when it is opened.
@@ -21,12 +22,15 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from banwatch.errors import InputError
+from banwatch.fleet.cell_texts import agent_text, findings_text, policy_text
 
 
 class ReportRecord(NamedTuple):
-    """The `reports` row of one report, in the store's column order and encoded as stored (lists
-    as comma-separated names or JSON), minus the time it was received. Made where the report is
-    checked (a worker process, on a large ingest), so the SQLite writer only adds that time."""
+    """One report as the store keeps it: its `reports` row, in the store's column order and
+    encoded as stored (lists as comma-separated names or JSON), minus the time it was received;
+    then the texts the status table shows of it (`cell_texts`), kept in `hosts` only. Made where
+    the report is checked (a worker process, on a large ingest), so the SQLite writer only adds
+    that time."""
 
     report_id: str
     host: str
@@ -48,17 +52,29 @@ class ReportRecord(NamedTuple):
     findings: str  # JSON list of compact findings
     state: str  # what the report says (`states.report_state`); staleness is added when viewed
     reason: str
+    agent_text: str
+    policy_text: str | None
+    findings_text: str
 
 
-SCHEMA_VERSION = 2
-# What the views read of a host's latest report, copied into `hosts` (the report id stays the key to the rest).
-_VIEW_COLUMNS = ("groups", "agent_version", "detection", "policy_version", "policy_state", "policy_rejection",
-                 "exemptions", "dropped", "findings", "state", "reason")
+SCHEMA_VERSION = 3
+# A host's latest report as the status table shows it (`ReportLine`): its name, what its state is
+# judged from, its cells' texts. First in `hosts`, so the table reads the front of each row only.
+_LINE_COLUMNS = ("host", "generated_at", "state", "reason", "agent_text", "policy_text", "findings_text", "dropped")
+# The rest the views read of it (`LatestReport`); the report id stays the key to everything else.
+_DETAIL_COLUMNS = ("groups", "agent_version", "detection", "policy_version", "policy_state", "policy_rejection",
+                   "exemptions", "findings")
 HOSTS_TABLE = """
 CREATE TABLE hosts (
     host TEXT PRIMARY KEY,
-    report_id TEXT NOT NULL,
     generated_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    agent_text TEXT NOT NULL,
+    policy_text TEXT,
+    findings_text TEXT NOT NULL,
+    dropped INTEGER NOT NULL,
+    report_id TEXT NOT NULL,
     groups TEXT NOT NULL,
     agent_version TEXT NOT NULL,
     detection TEXT,
@@ -66,10 +82,7 @@ CREATE TABLE hosts (
     policy_state TEXT,
     policy_rejection TEXT,
     exemptions TEXT NOT NULL,
-    dropped INTEGER NOT NULL,
-    findings TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL
+    findings TEXT NOT NULL
 ) WITHOUT ROWID"""
 SCHEMA = HOSTS_TABLE + """;
 CREATE TABLE reports (
@@ -118,47 +131,81 @@ CREATE TABLE ingests (
     quarantined INTEGER NOT NULL
 );
 """
-# A `ReportRecord`'s fields, then the time it was received.
-_REPORT_COLUMNS = (*ReportRecord._fields, "received_at")
+# A received report: a `ReportRecord`'s fields, then the time it was received.
+_RECEIVED = (*ReportRecord._fields, "received_at")
+_TEXTS = ("agent_text", "policy_text", "findings_text")
+_REPORT_COLUMNS = tuple(c for c in _RECEIVED if c not in _TEXTS)
 INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
-_HOST_COLUMNS = ("host", "report_id", "generated_at", *_VIEW_COLUMNS)
+_HOST_COLUMNS = (*_LINE_COLUMNS, "report_id", *_DETAIL_COLUMNS)
 # The newest report (by generation time, then id, so ties resolve the same way everywhere) wins.
 UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S608 - constant names only
                  f"VALUES ({', '.join('?' * len(_HOST_COLUMNS))}) ON CONFLICT (host) DO UPDATE SET "
                  + ", ".join(f"{c} = excluded.{c}" for c in _HOST_COLUMNS[1:])
                  + " WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)")
-# A `reports` row (as INSERT_REPORT takes it) -> the `hosts` row of the same report.
-host_row = itemgetter(*(_REPORT_COLUMNS.index(c) for c in _HOST_COLUMNS))
-_LATEST_COLUMNS = ("host", "groups", "generated_at", "agent_version", "detection", "policy_version", "policy_state",
-                   "policy_rejection", "exemptions", "dropped", "findings", "state", "reason")
-# Schema 1 kept only the report id in `hosts`; the views joined `reports` for the rest.
-_FROM_SCHEMA_1 = [
-    "ALTER TABLE hosts RENAME TO hosts_schema_1",
-    HOSTS_TABLE,
-    f"INSERT INTO hosts SELECT h.host, h.report_id, h.generated_at, {', '.join(f'r.{c}' for c in _VIEW_COLUMNS)} "  # noqa: S608
-    "FROM hosts_schema_1 h JOIN reports r ON r.report_id = h.report_id",
-    "DROP TABLE hosts_schema_1",
-]
+# A received report -> its `reports` row (as INSERT_REPORT takes it), and its `hosts` row.
+report_row = itemgetter(*map(_RECEIVED.index, _REPORT_COLUMNS))
+host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
+# Where an older store's `hosts` rows come from when it is brought up to this schema (as
+# `hosts_before`): (tables, alias of the host's row, alias of its latest report's columns).
+# Schema 1 kept only the report id per host; schema 2 had no texts (made here, as ingest makes them).
+_UPGRADE_SOURCES = {
+    1: ("hosts_before h JOIN reports r ON r.report_id = h.report_id", "h", "r"),
+    2: ("hosts_before h", "h", "h"),
+}
+_TEXT_FUNCTIONS = {
+    "agent_text": ("agent_version", "detection"),
+    "policy_text": ("policy_version", "policy_state"),
+    "findings_text": ("findings",),
+}
+
+
+def _upgrade_statements(version: int) -> list[str]:
+    tables, host, report = _UPGRADE_SOURCES[version]
+    values = {"host": f"{host}.host", "report_id": f"{host}.report_id", "generated_at": f"{host}.generated_at"}
+    values |= {name: f"{name}({', '.join(f'{report}.{c}' for c in arguments)})"
+               for name, arguments in _TEXT_FUNCTIONS.items()}
+    select = ", ".join(values.get(c, f"{report}.{c}") for c in _HOST_COLUMNS)
+    return ["ALTER TABLE hosts RENAME TO hosts_before", HOSTS_TABLE,
+            f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {select} FROM {tables}",  # noqa: S608
+            "DROP TABLE hosts_before"]
+
+
+class ReportLine(NamedTuple):
+    """A host's newest report as the status table shows it: what its state is judged from, and
+    its cells' texts as made at ingest. The row exactly as stored: a table of 100,000 hosts
+    reads eight columns and builds nothing per cell."""
+
+    host: str
+    generated_at: str
+    state: str  # what the report states; the view adds staleness (`states.StateJudge`)
+    reason: str
+    agent_text: str
+    policy_text: str | None
+    findings_text: str  # "" for no findings
+    dropped: int
 
 
 class LatestReport(NamedTuple):
-    """What the views know of a host: its newest report. The row exactly as stored (a fleet view
-    reads 100,000 of them); lists are decoded only when asked for, as most hosts have none."""
+    """Everything the views read of a host's newest report: a `ReportLine`'s fields, then the
+    rest, as stored; lists are decoded only when asked for, as most hosts have none."""
 
     host: str
-    groups_text: str
     generated_at: str
+    state: str
+    reason: str
+    agent_text: str
+    policy_text: str | None
+    findings_text: str
+    dropped: int
+    groups_text: str
     agent_version: str
     detection: str | None
     policy_version: int | None
     policy_state: str | None
     policy_rejection: str | None
     exemptions_text: str
-    dropped: int
     findings_json: str
-    state: str  # what the report states; the view adds staleness (`states.StateJudge`)
-    reason: str
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -228,17 +275,22 @@ class FleetStore:
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self.db.execute("COMMIT")
                 version = SCHEMA_VERSION
-        if version == 1:
-            version = self._upgrade_from_schema_1()
+        if version in _UPGRADE_SOURCES:
+            version = self._upgrade(version)
         if version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"schema version {version}, this banwatch reads version {SCHEMA_VERSION}")
 
-    def _upgrade_from_schema_1(self) -> int:
-        """One transaction: a store is either still at schema 1 or wholly at schema 2."""
+    def _upgrade(self, version: int) -> int:
+        """One transaction: a store is either still at its old schema or wholly at this one. The
+        texts are made by the functions ingest makes them with, called from SQLite."""
+        self.db.create_function("agent_text", 2, agent_text, deterministic=True)
+        self.db.create_function("policy_text", 2, policy_text, deterministic=True)
+        self.db.create_function("findings_text", 1, lambda text: findings_text(_json_list(text)),
+                                deterministic=True)
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            if self.db.execute("PRAGMA user_version").fetchone()[0] == 1:  # not done meanwhile by another process
-                for statement in _FROM_SCHEMA_1:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == version:  # not done meanwhile by another
+                for statement in _upgrade_statements(version):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.execute("COMMIT")
@@ -281,7 +333,7 @@ class FleetStore:
     def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
         stamp = (received_at,)
         rows = [record + stamp for record, _ in received]
-        self.db.executemany(INSERT_REPORT, rows)
+        self.db.executemany(INSERT_REPORT, map(report_row, rows))
         self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
                             [(r.report_id, envelope) for r, envelope in received])
         self.db.executemany(UPSERT_LATEST, map(host_row, rows))
@@ -305,8 +357,13 @@ class FleetStore:
 
     def latest(self) -> list[LatestReport]:
         """Every host's newest report, by host name."""
-        rows = self.db.execute(f"SELECT {', '.join(_LATEST_COLUMNS)} FROM hosts ORDER BY host").fetchall()  # noqa: S608
-        return list(map(LatestReport._make, rows))
+        columns = ", ".join((*_LINE_COLUMNS, *_DETAIL_COLUMNS))
+        return list(map(LatestReport._make, self.db.execute(f"SELECT {columns} FROM hosts ORDER BY host")))  # noqa: S608
+
+    def latest_lines(self) -> list[ReportLine]:
+        """Every host's newest report as the status table shows it, by host name."""
+        columns = ", ".join(_LINE_COLUMNS)
+        return list(map(ReportLine._make, self.db.execute(f"SELECT {columns} FROM hosts ORDER BY host")))  # noqa: S608
 
     def quarantine_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0])

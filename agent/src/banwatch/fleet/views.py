@@ -12,30 +12,44 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from banwatch.fleet.cell_texts import SEPARATOR, describe_finding, detail_lines
 from banwatch.fleet.states import STATES, UNREPORTED, StateJudge
-from banwatch.fleet.store import LatestReport
-from banwatch.inventory import InventoryHost
-from banwatch.policy.model import Exemption, PolicySource
-from banwatch.verdicts import EXEMPT, UNDER_REVIEW, VIOLATION
+from banwatch.fleet.store import LatestReport, ReportLine
+from banwatch.verdicts import UNDER_REVIEW, VIOLATION
+
+if TYPE_CHECKING:
+    from banwatch.inventory import InventoryHost
+    from banwatch.policy.model import Exemption, PolicySource
+
+# What a view read of a host's latest report: the status table's line, or all of it.
+Shown = Union[ReportLine, LatestReport]
 
 
 class FleetHost(NamedTuple):
     name: str
-    latest: LatestReport | None
+    latest: Shown | None  # None: never reported
     in_inventory: bool
     inventory_groups: tuple[str, ...] | None = None  # None: not in the inventory, or no inventory given
+
+    @property
+    def report(self) -> LatestReport | None:
+        """All of the host's last report, for the views that show more than the status table."""
+        if self.latest is None or isinstance(self.latest, LatestReport):
+            return self.latest
+        raise TypeError(f"{self.name}: only the status table's line of its last report was read")
 
     @property
     def groups(self) -> tuple[str, ...]:
         """The inventory's groups, else those its last report names (split only when asked)."""
         if self.inventory_groups is not None:
             return self.inventory_groups
-        return () if self.latest is None else self.latest.groups
+        report = self.report
+        return () if report is None else report.groups
 
 
-def fleet_hosts(latest: Iterable[LatestReport], inventory: Mapping[str, InventoryHost] | None) -> list[FleetHost]:
+def fleet_hosts(latest: Iterable[Shown], inventory: Mapping[str, InventoryHost] | None) -> list[FleetHost]:
     """Inventory hosts (with the inventory's groups) and reporting hosts, by name (the store
     gives its reports by host name already)."""
     if inventory is None:
@@ -46,82 +60,71 @@ def fleet_hosts(latest: Iterable[LatestReport], inventory: Mapping[str, Inventor
     return sorted(hosts, key=lambda host: host.name)
 
 
-def describe_finding(finding: Mapping[str, Any]) -> str:
-    """`tiktok exempt EX-2026-014 (pid 5 TikTok)`: short enough for a table cell."""
-    cover = f" {finding['exemption']}" if finding.get("exemption") else ""
-    seen = f" ({finding['seen']})" if finding.get("seen") else ""
-    return f"{finding['app']} {finding['verdict']}{cover}{seen}"
-
-
 # --- status -----------------------------------------------------------------------------------
 
 class StatusRow(NamedTuple):
-    """A host's row in `fleet status`: its state, and what its last report says. Only the state
-    is worked out for every host; the rest is read from the report when a view shows it."""
+    """A host's row in `fleet status`: the table's cells, worked out once for every host (texts
+    made at ingest, plus the state as of now), then why the host is in its state and what it is
+    built from; the rest of its last report is read only when a view shows it."""
 
-    entry: FleetHost
+    host: str
     state: str
+    agent: str | None  # `0.1.0 (polling)`; None: never reported
+    policy: str | None  # `v7`, `v7 expired`
+    last_report: str | None
+    detail: str  # the findings of a violation or an exemption, else why; dropped reports noted
     reason: str
+    entry: FleetHost
 
-    @property
-    def host(self) -> str:
-        return self.entry.name
-
-    @property
-    def groups(self) -> tuple[str, ...]:
-        return self.entry.groups
+    def cells(self) -> tuple[str | None, ...]:
+        """host, state, agent, policy, last report, detail: the table's row."""
+        return self[:6]
 
     @property
     def in_inventory(self) -> bool:
         return self.entry.in_inventory
 
     @property
+    def groups(self) -> tuple[str, ...]:
+        return self.entry.groups
+
+    @property
     def findings(self) -> tuple[str, ...]:
-        report = self.entry.latest
+        report = self.entry.report
         if report is None or report.findings_json == "[]":
             return ()
         return tuple(describe_finding(f) for f in report.findings)
 
+    def detail_lines(self) -> list[str]:
+        """`detail` as lines, one per finding."""
+        report = self.entry.report
+        return detail_lines(self.state, self.reason, self.findings, report.dropped if report else 0)
+
     def document(self) -> dict[str, Any]:
-        report = self.entry.latest
+        report = self.entry.report
         return {"host": self.host, "state": self.state, "reason": self.reason, "groups": self.groups,
                 "agent_version": report and report.agent_version, "policy_version": report and report.policy_version,
-                "policy_state": report and report.policy_state, "last_report": report and report.generated_at,
+                "policy_state": report and report.policy_state, "last_report": self.last_report,
                 "findings": self.findings, "dropped_reports": report.dropped if report else 0,
                 "detection": report and report.detection, "in_inventory": self.in_inventory}
-
-    def versions(self) -> tuple[str | None, str | None, str | None]:
-        """agent (`0.1.0 (polling)`), policy (`v7`, `v7 expired`), last report; None: never reported."""
-        report = self.entry.latest
-        if report is None:
-            return None, None, None
-        agent = report.agent_version if report.detection is None else f"{report.agent_version} ({report.detection})"
-        policy = None if report.policy_version is None else (
-            f"v{report.policy_version}" if report.policy_state in (None, "valid")
-            else f"v{report.policy_version} {report.policy_state}")
-        return agent, policy, report.generated_at
-
-    def cells(self) -> tuple[str | None, ...]:
-        """The table's row: host, state, `versions()`, and the findings of a violation or an
-        exemption, else why the host is in its state."""
-        report = self.entry.latest
-        plain = report is None or (report.findings_json == "[]" and not report.dropped)  # most hosts
-        return (self.entry.name, self.state, *self.versions(),
-                self.reason if plain else "; ".join(self.detail_lines()))
-
-    def detail_lines(self) -> list[str]:
-        """The findings of a violation or an exemption, else why the host is in its state."""
-        findings = self.findings
-        lines = list(findings) if self.state in (VIOLATION, EXEMPT) and findings else [self.reason]
-        dropped = self.entry.latest.dropped if self.entry.latest else 0
-        if dropped:
-            lines.append(f"{dropped} earlier report(s) dropped by the device's full spool")
-        return lines
 
 
 def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[StatusRow]:
     state = StateJudge(now, stale_after).state
-    return [StatusRow(host, *state(host.latest)) for host in hosts]
+    return [_status_row(host, *state(host.latest)) for host in hosts]
+
+
+def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
+    report = entry.latest
+    if report is None:
+        return StatusRow(entry.name, state, None, None, None, reason, reason, entry)
+    if not report.findings_text and not report.dropped:  # most hosts
+        detail = reason
+    else:  # the stored line of all findings joins as the findings one by one would
+        findings = (report.findings_text,) if report.findings_text else ()
+        detail = SEPARATOR.join(detail_lines(state, reason, findings, report.dropped))
+    return StatusRow(entry.name, state, report.agent_text, report.policy_text, report.generated_at, detail, reason,
+                     entry)
 
 
 def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
@@ -183,7 +186,8 @@ def _cover(exemption: Exemption, host: FleetHost, source: PolicySource, today: d
         return EXPIRED
     if host.name in source.never_exempt_hosts or set(host.groups) & source.never_exempt_groups:
         return BLOCKED
-    return APPLIED if host.latest is not None and exemption.id in host.latest.exemptions else PENDING
+    report = host.report
+    return APPLIED if report is not None and exemption.id in report.exemptions else PENDING
 
 
 def exemption_view(source: PolicySource, hosts: list[FleetHost], *, now: dt.datetime, stale_after: dt.timedelta,
@@ -202,13 +206,13 @@ def exemption_view(source: PolicySource, hosts: list[FleetHost], *, now: dt.date
         rows.append(ExemptionRow(
             exemption.id, exemption.app, exemption.expires.isoformat(), days_left, status, exemption.reason,
             exemption.approved_by, exemption.ticket,
-            tuple(CoveredHost(h.name, _cover(exemption, h, source, today), _app_present(h.latest, exemption.app),
+            tuple(CoveredHost(h.name, _cover(exemption, h, source, today), _app_present(h.report, exemption.app),
                               states.get(h.name, UNREPORTED), h.in_inventory)
                   for h in sorted(covered, key=lambda h: h.name))))
     exempted_apps = {e.app for e in source.exemptions}
     uncovered = [UncoveredApp(f["app"], host.name, states[host.name], (describe_finding(f),))
-                 for host in hosts if host.latest is not None
-                 for f in host.latest.findings if f["app"] in exempted_apps and f["verdict"] == VIOLATION]
+                 for host in hosts if host.report is not None
+                 for f in host.report.findings if f["app"] in exempted_apps and f["verdict"] == VIOLATION]
     return rows, uncovered
 
 
@@ -234,7 +238,7 @@ def rollout_rows(hosts: Iterable[FleetHost], *, policy_version: int | None = Non
     or exactly the agent version (an agent rollback installs an older one)."""
     rows = []
     for host in hosts:
-        report = host.latest
+        report = host.report
         if report is None:
             rows.append(RolloutRow(host.name, UNREPORTED, None, "never reported"))
             continue

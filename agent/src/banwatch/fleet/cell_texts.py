@@ -1,0 +1,49 @@
+"""What the fleet tables show of a report, in words: made once, at ingest, and stored with the
+host's latest report, so a view of 100,000 hosts reads its cells instead of building them.
+
+Every text here depends on the report alone, never on when it is looked at: staleness is
+added by the view (`states.StateJudge`), so a stored text is never out of date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from banwatch.verdicts import EXEMPT, VIOLATION
+
+# Between the findings of one table cell.
+SEPARATOR = "; "
+
+
+def agent_text(version: str, detection: str | None) -> str:
+    """`0.1.0 (polling)`: the agent's version, and how it sees new processes."""
+    return version if detection is None else f"{version} ({detection})"
+
+
+def policy_text(version: int | None, state: str | None) -> str | None:
+    """`v7`, or `v7 expired` when the device says its policy is not plainly valid; None: no policy."""
+    if version is None:
+        return None
+    return f"v{version}" if state in (None, "valid") else f"v{version} {state}"
+
+
+def describe_finding(finding: Mapping[str, Any]) -> str:
+    """`tiktok exempt EX-2026-014 (pid 5 TikTok)`: one compact finding, short enough for a table cell."""
+    cover = f" {finding['exemption']}" if finding.get("exemption") else ""
+    seen = f" ({finding['seen']})" if finding.get("seen") else ""
+    return f"{finding['app']} {finding['verdict']}{cover}{seen}"
+
+
+def findings_text(findings: Iterable[Mapping[str, Any]]) -> str:
+    """Every compact finding described, in one line ("" when there are none)."""
+    return SEPARATOR.join(map(describe_finding, findings))
+
+
+def detail_lines(state: str, reason: str, findings: Sequence[str], dropped: int) -> list[str]:
+    """What a host's row says after its versions: the findings of a violation or an exemption,
+    else why the host is in its state; and the reports its device had to drop."""
+    lines = list(findings) if state in (VIOLATION, EXEMPT) and findings else [reason]
+    if dropped:
+        lines.append(f"{dropped} earlier report(s) dropped by the device's full spool")
+    return lines
