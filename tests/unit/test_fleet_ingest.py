@@ -213,9 +213,9 @@ def test_archived_files_are_named_by_their_verified_id(fleet):
 EARLIER_HOSTS = {
     1: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL", "host, report_id, generated_at"),
     2: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL, groups TEXT NOT NULL, "
-        "agent_version TEXT NOT NULL, detection TEXT, policy_version INTEGER, policy_state TEXT, policy_rejection TEXT, "
-        "exemptions TEXT NOT NULL, dropped INTEGER NOT NULL, findings TEXT NOT NULL, state TEXT NOT NULL, "
-        "reason TEXT NOT NULL",
+        "agent_version TEXT NOT NULL, detection TEXT, policy_version INTEGER, policy_state TEXT, "
+        "policy_rejection TEXT, exemptions TEXT NOT NULL, dropped INTEGER NOT NULL, findings TEXT NOT NULL, "
+        "state TEXT NOT NULL, reason TEXT NOT NULL",
         "host, report_id, generated_at, groups, agent_version, detection, policy_version, policy_state, "
         "policy_rejection, exemptions, dropped, findings, state, reason"),
 }
@@ -231,7 +231,7 @@ def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, versio
         before = store.latest()
     columns, copied = EARLIER_HOSTS[version]
     with sqlite3.connect(path) as db:  # the store as that banwatch left it
-        db.executescript(f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "
+        db.executescript(f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "  # noqa: S608
                          f"INSERT INTO hosts SELECT {copied} FROM hosts_now; DROP TABLE hosts_now; "
                          f"PRAGMA user_version = {version};")
     with FleetStore(path) as store:

@@ -28,6 +28,7 @@ from banwatch.fleet.views import (
     rollout_rows,
     state_counts,
     status_rows,
+    status_table,
 )
 
 if TYPE_CHECKING:
@@ -91,24 +92,31 @@ def emit(fmt: str, documents: Callable[[], list[dict[str, Any]]], headers: Seque
 # --- status -----------------------------------------------------------------------------------
 
 STATUS_HEADERS = ("host", "state", "agent", "policy", "last report", "findings / why")
+_STATE_COLUMN = STATUS_HEADERS.index("state")
 
 
 def run_status(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)  # bad input is refused before 100,000 rows are read
     defaults = fleet_defaults()
+    now = now_utc()
     hosts, store = load_hosts(args, defaults, whole_reports=args.format == "json")
-    rows = status_rows(hosts, now_utc(), stale_after)
-    emit(args.format, lambda: [r.document() for r in rows], STATUS_HEADERS,
-         lambda: [r.cells() for r in rows])
+    if args.format == "json":
+        rows = status_rows(hosts, now, stale_after)
+        states = [row.state for row in rows]
+        print_json([row.document() for row in rows])
+    else:
+        table = status_table(hosts, now, stale_after)
+        states = [cells[_STATE_COLUMN] for cells in table]
+        emit(args.format, list, STATUS_HEADERS, lambda: table)
     if args.format == "table":
-        counts = ", ".join(f"{n} {state}" for state, n in state_counts(rows).items() if n)
-        print(f"\n{len(rows)} hosts: {counts or 'none'}")
+        counts = ", ".join(f"{n} {state}" for state, n in state_counts(states).items() if n)
+        print(f"\n{len(states)} hosts: {counts or 'none'}")
         if store is not None:
             print(f"last ingest: {store.last_ingest() or 'never'} (store {store.path})")
         quarantined = store.quarantine_count() if store is not None else 0
         if quarantined:
             print(f"{quarantined} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
-    return EXIT_FINDINGS if any(r.state == VIOLATION for r in rows) else EXIT_OK
+    return EXIT_FINDINGS if VIOLATION in states else EXIT_OK
 
 
 # --- rollout ----------------------------------------------------------------------------------

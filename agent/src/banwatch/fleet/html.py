@@ -67,7 +67,7 @@ def _days(days_left: int) -> str:
 def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
                 exemptions: Sequence[ExemptionRow] | None, uncovered: Sequence[UncoveredApp],
                 quarantined: int) -> str:
-    counts = state_counts(status)
+    counts = state_counts(row.state for row in status)
     tiles = "".join(f'<div class="count {state}" data-state="{state}"><b>{count}</b><span>{state}</span></div>'
                     for state, count in counts.items())
     host_table = _table("hosts", ("host", "state", "groups", "agent", "policy", "last report", "findings / why"),

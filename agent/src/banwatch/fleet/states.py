@@ -68,12 +68,16 @@ class StateJudge:
         self.stale_after = stale_after
         self.cutoff = isoformat(now - stale_after)
 
+    def current(self, latest: Reported) -> bool:
+        """Whether the report is recent enough that what it states is the host's state."""
+        return latest.generated_at >= self.cutoff
+
     def state(self, latest: Reported | None) -> tuple[str, str]:
         """(state, why) from a host's latest report, or None: never reported."""
         if latest is None:
             return UNREPORTED, "never reported"
         state, reason, generated_at = latest.state, latest.reason, latest.generated_at
-        if generated_at >= self.cutoff:
+        if self.current(latest):
             return state, reason
         age = age_text(self.now - parse_time(generated_at))
         if state == VIOLATION:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -153,18 +153,19 @@ _UPGRADE_SOURCES = {
     1: ("hosts_before h JOIN reports r ON r.report_id = h.report_id", "h", "r"),
     2: ("hosts_before h", "h", "h"),
 }
-_TEXT_FUNCTIONS = {
-    "agent_text": ("agent_version", "detection"),
-    "policy_text": ("policy_version", "policy_state"),
-    "findings_text": ("findings",),
+# Each text, made by the function ingest makes it with (called from SQLite), from these columns.
+_TEXT_FUNCTIONS: dict[str, tuple[Callable[..., str | None], tuple[str, ...]]] = {
+    "agent_text": (agent_text, ("agent_version", "detection")),
+    "policy_text": (policy_text, ("policy_version", "policy_state")),
+    "findings_text": (lambda findings: findings_text(_json_list(findings)), ("findings",)),
 }
 
 
 def _upgrade_statements(version: int) -> list[str]:
     tables, host, report = _UPGRADE_SOURCES[version]
     values = {"host": f"{host}.host", "report_id": f"{host}.report_id", "generated_at": f"{host}.generated_at"}
-    values |= {name: f"{name}({', '.join(f'{report}.{c}' for c in arguments)})"
-               for name, arguments in _TEXT_FUNCTIONS.items()}
+    values |= {name: f"{name}({', '.join(f'{report}.{c}' for c in columns)})"
+               for name, (_, columns) in _TEXT_FUNCTIONS.items()}
     select = ", ".join(values.get(c, f"{report}.{c}") for c in _HOST_COLUMNS)
     return ["ALTER TABLE hosts RENAME TO hosts_before", HOSTS_TABLE,
             f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {select} FROM {tables}",  # noqa: S608
@@ -283,10 +284,8 @@ class FleetStore:
     def _upgrade(self, version: int) -> int:
         """One transaction: a store is either still at its old schema or wholly at this one. The
         texts are made by the functions ingest makes them with, called from SQLite."""
-        self.db.create_function("agent_text", 2, agent_text, deterministic=True)
-        self.db.create_function("policy_text", 2, policy_text, deterministic=True)
-        self.db.create_function("findings_text", 1, lambda text: findings_text(_json_list(text)),
-                                deterministic=True)
+        for name, (function, columns) in _TEXT_FUNCTIONS.items():
+            self.db.create_function(name, len(columns), function, deterministic=True)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if self.db.execute("PRAGMA user_version").fetchone()[0] == version:  # not done meanwhile by another

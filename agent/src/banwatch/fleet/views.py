@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from banwatch.fleet.cell_texts import SEPARATOR, describe_finding, detail_lines
@@ -114,11 +115,16 @@ def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.ti
     return [_status_row(host, *state(host.latest)) for host in hosts]
 
 
+def _plain(report: Shown) -> bool:
+    """No findings and nothing dropped (most hosts): the row's detail is why the host is in its state."""
+    return not report.findings_text and not report.dropped
+
+
 def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
     report = entry.latest
     if report is None:
         return StatusRow(entry.name, state, None, None, None, reason, reason, entry)
-    if not report.findings_text and not report.dropped:  # most hosts
+    if _plain(report):
         detail = reason
     else:  # the stored line of all findings joins as the findings one by one would
         findings = (report.findings_text,) if report.findings_text else ()
@@ -127,9 +133,29 @@ def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
                      entry)
 
 
-def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
+# The cells of a host whose report is current and plain, in the table's order, straight from its
+# stored line (the fields a `ReportLine` and a `LatestReport` both begin with).
+_PLAIN_CELLS = itemgetter(*map(ReportLine._fields.index,
+                               ("host", "state", "agent_text", "policy_text", "generated_at", "reason")))
+
+
+def status_table(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[tuple[object, ...]]:
+    """`status_rows(…)`'s cells, without a row object per host: most hosts' last report is current
+    and plain, and their cells are the stored line as it is; only the others become rows."""
+    judge = StateJudge(now, stale_after)
+    table = []
+    for host in hosts:
+        report = host.latest
+        if report is not None and judge.current(report) and _plain(report):
+            table.append(_PLAIN_CELLS(report))
+        else:
+            table.append(_status_row(host, *judge.state(report)).cells())
+    return table
+
+
+def state_counts(states: Iterable[str]) -> dict[str, int]:
     """Hosts per state, every state present (zero or not), most urgent first."""
-    counts = Counter(row.state for row in rows)
+    counts = Counter(states)
     return {state: counts.get(state, 0) for state in STATES}
 
 
