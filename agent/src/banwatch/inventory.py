@@ -1,11 +1,16 @@
-"""Read an Ansible YAML inventory: each host, every group it is in (parents included), its vars.
+"""Read an Ansible inventory: each host, every group it is in (parents included), its vars.
 
-Only what the control node needs to compute per-host policies; read with the same safe,
-bounded YAML loader as the policy source, with errors that name the file and the entry.
+Only what the control node needs to compute per-host policies and show the fleet. Two forms:
+a YAML inventory (`hosts.yml`), read with the same safe, bounded YAML loader as the policy
+source; and the JSON `ansible-inventory -i SOURCE --list` prints (a `.json` file), which is any
+inventory Ansible reads (INI, YAML, dynamic plugins) and the form a large fleet's takes: YAML
+for 100,000 hosts is over a megabyte and takes seconds to parse, JSON a twentieth of a second.
+Errors name the file and the entry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +20,9 @@ from banwatch.safe_yaml import load_yaml_file
 
 MACHINE_ID_VAR = "banwatch_machine_id"
 IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
+# A listed inventory of a million hosts with their vars stays well under this.
+MAX_LISTED_BYTES = 512 * 1024 * 1024
+_LISTED_FIX = "write it again with: ansible-inventory -i SOURCE --list --output FILE.json"
 
 
 @dataclass
@@ -30,9 +38,12 @@ class InventoryHost:
 
 
 def load_inventory(path: str) -> dict[str, InventoryHost]:
-    """Hosts by inventory name; a directory is read as its hosts.yml."""
+    """Hosts by inventory name; a directory is read as its hosts.yml, a `.json` file as what
+    `ansible-inventory --list` prints."""
     file = os.path.join(path, "hosts.yml") if os.path.isdir(path) else path
-    doc = load_yaml_file(file)
+    if file.endswith(".json"):
+        return _load_listed(file)
+    doc = load_yaml_file(file, too_large_fix=f"give a large fleet's inventory as JSON: {_LISTED_FIX}")
     if not isinstance(doc.data, dict) or not doc.data:
         raise InputError.single(file, "not a YAML inventory", "start it with 'all:' and list hosts under it")
     hosts: dict[str, InventoryHost] = {}
@@ -61,3 +72,64 @@ def _walk_group(file: str, group: str, body: Any, parents: list[str], hosts: dic
             host.vars.update(host_vars)
     for child, child_body in (body.get("children") or {}).items():
         _walk_group(file, str(child), child_body, lineage, hosts)
+
+
+def _load_listed(file: str) -> dict[str, InventoryHost]:
+    """`ansible-inventory --list` output: each group's `hosts` and `children` as lists of names
+    (from `all` down), and every host's vars, its groups' merged in, under `_meta.hostvars`."""
+    listed = _read_listed(file)
+    meta = listed.get("_meta", {})
+    hostvars = meta.get("hostvars", {}) if isinstance(meta, dict) else None
+    if not isinstance(hostvars, dict):
+        raise InputError.single(file, "'_meta.hostvars' is not a mapping", _LISTED_FIX, entry="_meta")
+    member_of: dict[str, set[str]] = {}
+    _walk_listed(file, listed, "all", (), member_of)
+    if not member_of:
+        raise InputError.single(file, "the inventory lists no hosts", "list hosts in the inventory source")
+    hosts = {}
+    for name, groups in member_of.items():
+        host_vars = hostvars.get(name, {})
+        if not isinstance(host_vars, dict):
+            raise InputError.single(file, f"the vars of host '{name}' are not a mapping", _LISTED_FIX,
+                                    entry=f"_meta.hostvars.{name}")
+        hosts[name] = InventoryHost(name, groups, host_vars)
+    return hosts
+
+
+def _read_listed(file: str) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_LISTED_BYTES + 1)
+    except OSError as exc:
+        raise InputError.single(file, f"cannot read: {exc.strerror}", "check the path and its permissions") from None
+    if len(raw) > MAX_LISTED_BYTES:
+        raise InputError.single(file, f"larger than {MAX_LISTED_BYTES} bytes", "list fewer hosts in one file")
+    try:
+        listed = json.loads(raw)
+    except ValueError as exc:  # also not UTF-8
+        raise InputError.single(file, f"not JSON: {exc}", _LISTED_FIX) from None
+    if not isinstance(listed, dict) or not isinstance(listed.get("all"), dict):
+        raise InputError.single(file, "not what 'ansible-inventory --list' prints (no group 'all')", _LISTED_FIX)
+    return listed
+
+
+def _walk_listed(file: str, listed: dict[str, Any], group: str, parents: tuple[str, ...],
+                 member_of: dict[str, set[str]]) -> None:
+    """Adds `group` and its parents to the groups of each host in it, and so on down its children."""
+    body = listed.get(group, {})  # a group with neither hosts nor children may be left out
+    if not isinstance(body, dict) or not all(_names(body.get(key, [])) for key in ("hosts", "children")):
+        raise InputError.single(file, f"group '{group}' is not a mapping of 'hosts' and 'children' name lists",
+                                _LISTED_FIX, entry=group)
+    if group in parents:
+        raise InputError.single(file, f"group '{group}' is its own ancestor", "correct the inventory source",
+                                entry=group)
+    lineage = (*parents, group)
+    groups = {g for g in lineage if g not in IMPLICIT_GROUPS}
+    for name in body.get("hosts", ()):
+        member_of.setdefault(name, set()).update(groups)
+    for child in body.get("children", ()):
+        _walk_listed(file, listed, child, lineage, member_of)
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)

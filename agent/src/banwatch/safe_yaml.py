@@ -41,7 +41,8 @@ class Document:
         return self.lines.get(())
 
 
-def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> Document:
+def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES,
+                   too_large_fix: str = "split it or remove what is not policy") -> Document:
     """Read and parse one YAML file (`-` is standard input); raise `InputError` naming the file on
     any problem."""
     name = os.fspath(path)
@@ -57,7 +58,7 @@ def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES
         raise InputError.single(name, f"cannot read: {exc.strerror}", "check the path and its permissions") from None
     if len(raw) > max_bytes:
         raise InputError.single(
-            name, f"file is larger than {max_bytes} bytes", "split it or remove what is not policy"
+            name, f"file is larger than {max_bytes} bytes", too_large_fix
         )
     try:
         text = raw.decode("utf-8")

@@ -31,8 +31,9 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
 
     def viewing(name: str, help_text: str, handler: object) -> argparse.ArgumentParser:
         sub = command(name, help_text, handler)
-        sub.add_argument("--inventory", metavar="INV", help="Ansible YAML inventory: its hosts that never "
-                         "reported show as unreported (default: the lab's while it runs)")
+        sub.add_argument("--inventory", metavar="INV", help="Ansible YAML inventory, or the FILE.json "
+                         "'ansible-inventory --list' writes of any inventory: its hosts that never reported show "
+                         "as unreported (default: the lab's while it runs)")
         sub.add_argument("--group", default=DEVICE_GROUP, metavar="GROUP",
                          help="the inventory group of managed devices (default %(default)s; every host when the "
                          "inventory has no such group)")

@@ -30,7 +30,8 @@ def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
     build = commands.add_parser("build", help="compute, sign and write each inventory host's effective policy")
     build.add_argument("--source", required=True, metavar="DIR", help="policy source (banlist.yml, exemptions.yml)")
     build.add_argument("--inventory", required=True, metavar="INV",
-                       help="Ansible YAML inventory (- reads it from standard input)")
+                       help="Ansible YAML inventory (- reads it from standard input), or the FILE.json "
+                       "'ansible-inventory --list' writes of any inventory")
     build.add_argument("--key", required=True, action="append", metavar="KEY",
                        help="private signing key (repeat to sign with several, e.g. during rotation)")
     build.add_argument("--passphrase-file", metavar="FILE", help="passphrase of the signing key(s)")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from banwatch.fleet.cell_texts import SEPARATOR, describe_finding, detail_lines
@@ -32,7 +32,7 @@ class FleetHost(NamedTuple):
     name: str
     latest: Shown | None  # None: never reported
     in_inventory: bool
-    inventory_groups: tuple[str, ...] | None = None  # None: not in the inventory, or no inventory given
+    inventory_groups: Collection[str] | None = None  # None: not in the inventory, or no inventory given
 
     @property
     def report(self) -> LatestReport | None:
@@ -43,9 +43,9 @@ class FleetHost(NamedTuple):
 
     @property
     def groups(self) -> tuple[str, ...]:
-        """The inventory's groups, else those its last report names (split only when asked)."""
+        """The inventory's groups, else those its last report names (sorted, or split, only when asked)."""
         if self.inventory_groups is not None:
-            return self.inventory_groups
+            return tuple(sorted(self.inventory_groups))
         report = self.report
         return () if report is None else report.groups
 
@@ -56,9 +56,9 @@ def fleet_hosts(latest: Iterable[Shown], inventory: Mapping[str, InventoryHost] 
     if inventory is None:
         return [FleetHost(report.host, report, True) for report in latest]
     reported = {report.host: report for report in latest}
-    hosts = [FleetHost(name, reported.get(name), True, tuple(sorted(host.groups))) for name, host in inventory.items()]
+    hosts = [FleetHost(name, reported.get(name), True, host.groups) for name, host in inventory.items()]
     hosts += [FleetHost(name, report, False) for name, report in reported.items() if name not in inventory]
-    return sorted(hosts, key=lambda host: host.name)
+    return sorted(hosts, key=attrgetter("name"))
 
 
 # --- status -----------------------------------------------------------------------------------
