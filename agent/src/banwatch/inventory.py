@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from banwatch.errors import InputError
+from banwatch.input_file import read_input_file
 from banwatch.safe_yaml import load_yaml_file
 
 MACHINE_ID_VAR = "banwatch_machine_id"
@@ -97,13 +98,7 @@ def _load_listed(file: str) -> dict[str, InventoryHost]:
 
 
 def _read_listed(file: str) -> dict[str, Any]:
-    try:
-        with open(file, "rb") as handle:
-            raw = handle.read(MAX_LISTED_BYTES + 1)
-    except OSError as exc:
-        raise InputError.single(file, f"cannot read: {exc.strerror}", "check the path and its permissions") from None
-    if len(raw) > MAX_LISTED_BYTES:
-        raise InputError.single(file, f"larger than {MAX_LISTED_BYTES} bytes", "list fewer hosts in one file")
+    raw = read_input_file(file, MAX_LISTED_BYTES, "list fewer hosts in one file")
     try:
         listed = json.loads(raw)
     except ValueError as exc:  # also not UTF-8

@@ -9,13 +9,13 @@ refused rather than silently resolved.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from banwatch.errors import InputError
+from banwatch.input_file import STDIN, STDIN_NAME, read_input_file
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -45,21 +45,9 @@ def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES
                    too_large_fix: str = "split it or remove what is not policy") -> Document:
     """Read and parse one YAML file (`-` is standard input); raise `InputError` naming the file on
     any problem."""
-    name = os.fspath(path)
-    try:
-        if name == "-":
-            name, raw = "<stdin>", sys.stdin.buffer.read(max_bytes + 1)
-        else:
-            with open(name, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InputError.single(name, "file not found", "create it or point to the right directory") from None
-    except OSError as exc:
-        raise InputError.single(name, f"cannot read: {exc.strerror}", "check the path and its permissions") from None
-    if len(raw) > max_bytes:
-        raise InputError.single(
-            name, f"file is larger than {max_bytes} bytes", too_large_fix
-        )
+    path = os.fspath(path)
+    name = STDIN_NAME if path == STDIN else path
+    raw = read_input_file(path, max_bytes, too_large_fix)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -25,6 +25,7 @@ from nacl.exceptions import BadSignatureError
 
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
+from banwatch.input_file import read_input_file
 
 POLICY_KEY_NAME = "banwatch-policy"  # banwatch-policy.key (private) and banwatch-policy.pub
 MAX_KEY_BYTES = 16 * 1024
@@ -81,14 +82,7 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
 
 
 def _read_key_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_KEY_BYTES + 1)
-    except OSError as exc:
-        raise InputError.single(path, f"cannot read key: {exc.strerror}", "check the path") from None
-    if len(data) > MAX_KEY_BYTES:
-        raise InputError.single(path, "too large for a key file", "point to a PEM key file")
-    return data
+    return read_input_file(path, MAX_KEY_BYTES, "point to a PEM key file")
 
 
 def load_private_key(path: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
