@@ -192,7 +192,8 @@ def test_the_table_read_from_stored_lines_is_the_table_built_from_whole_reports(
     table = status_table(fleet_hosts(store.latest_lines(), hosts), now, DAY)
     from_lines = status_rows(fleet_hosts(store.latest_lines(), hosts), now, DAY)
     from_reports = status_rows(fleet_hosts(store.latest(), hosts), now, DAY)
-    assert table == [row.cells() for row in from_lines] == [row.cells() for row in from_reports]
+    assert table == [row.cells() for row in from_lines] == [row.cells() for row in from_reports] \
+        == status_table(fleet_hosts(store.latest(), hosts), now, DAY)
     for row in from_reports:
         assert row.detail == "; ".join(row.detail_lines())
         assert row.entry.report is None or row.entry.report.findings_text == "; ".join(row.findings)

@@ -131,10 +131,16 @@ CREATE TABLE ingests (
     quarantined INTEGER NOT NULL
 );
 """
+# The texts a record carries for `hosts`: each made (at ingest, and by an upgrade, called from
+# SQLite) by its function, from these columns.
+_TEXT_FUNCTIONS: dict[str, tuple[Callable[..., str | None], tuple[str, ...]]] = {
+    "agent_text": (agent_text, ("agent_version", "detection")),
+    "policy_text": (policy_text, ("policy_version", "policy_state")),
+    "findings_text": (lambda findings: findings_text(_json_list(findings)), ("findings",)),
+}
 # A received report: a `ReportRecord`'s fields, then the time it was received.
 _RECEIVED = (*ReportRecord._fields, "received_at")
-_TEXTS = ("agent_text", "policy_text", "findings_text")
-_REPORT_COLUMNS = tuple(c for c in _RECEIVED if c not in _TEXTS)
+_REPORT_COLUMNS = tuple(c for c in _RECEIVED if c not in _TEXT_FUNCTIONS)
 INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
 _HOST_COLUMNS = (*_LINE_COLUMNS, "report_id", *_DETAIL_COLUMNS)
@@ -152,12 +158,6 @@ host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
 _UPGRADE_SOURCES = {
     1: ("hosts_before h JOIN reports r ON r.report_id = h.report_id", "h", "r"),
     2: ("hosts_before h", "h", "h"),
-}
-# Each text, made by the function ingest makes it with (called from SQLite), from these columns.
-_TEXT_FUNCTIONS: dict[str, tuple[Callable[..., str | None], tuple[str, ...]]] = {
-    "agent_text": (agent_text, ("agent_version", "detection")),
-    "policy_text": (policy_text, ("policy_version", "policy_state")),
-    "findings_text": (lambda findings: findings_text(_json_list(findings)), ("findings",)),
 }
 
 
