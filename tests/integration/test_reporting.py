@@ -192,6 +192,21 @@ def test_a_device_that_is_not_enrolled_is_refused(reporting):
     assert done.returncode != 0 and "Permission denied (publickey)" in done.stderr
 
 
+@pytest.fixture
+def cut_off(reporting: Reporting):
+    """lab-ep-02 as a device that cannot reach a collector: its agent neither ships nor adds to
+    its spool meanwhile (the running one would, within a minute), and what it had spooled is
+    gone first. Running again afterwards."""
+    stopped = reporting.run("lab-ep-02", f"{AGENT} service stop --config {CONFIG}")
+    assert stopped.returncode == 0, stopped.stderr
+    flushed = reporting.run("lab-ep-02", f"{AGENT} ship --config {CONFIG}")
+    assert flushed.returncode == 0, flushed.stderr
+    yield
+    started = reporting.run("lab-ep-02", f"{AGENT} service start --config {CONFIG}")
+    assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.usefixtures("cut_off")
 def test_collect_fetches_spools_and_removes_only_what_arrived(reporting):
     for _ in range(2):
         reporting.spool_a_scan("lab-ep-02")
