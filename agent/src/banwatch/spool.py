@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -55,8 +56,13 @@ class SpoolUsage:
         return asdict(self)
 
 
+# A spooled report's file name: not a dot file (a write in flight), no directory, the suffix.
+_REPORT_NAME = re.compile(r"[^./][^/]*" + re.escape(REPORT_FILE_SUFFIX))
+_TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_SUFFIX), re.DOTALL)
+
+
 def is_report_name(name: str) -> bool:
-    return name.endswith(REPORT_FILE_SUFFIX) and not name.startswith(".") and "/" not in name
+    return _REPORT_NAME.fullmatch(name) is not None
 
 
 class Spool:
@@ -67,6 +73,9 @@ class Spool:
         self.settings = settings
         self.directory = settings.directory
         self._key = key
+        # A spooled report never changes (named by its id, written whole), so each one's size is
+        # read from the disk once, not again at every later put's bounds check.
+        self._sizes: dict[str, int] = {}
 
     @classmethod
     def for_config(cls, config: AgentConfig, *, sealing: bool = True) -> Spool:
@@ -79,8 +88,9 @@ class Spool:
             raise RuntimeError("this spool was opened without the device key: it cannot put")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         with self._locked(LOCK_FILE):
-            self._remove_temp_files()
             state = self._settle(self._load_state())
+            listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
+            self._remove_temp_files(listing)
             document = dict(report)
             if state.dropped:
                 document["delivery"] = {"dropped": state.dropped}
@@ -90,7 +100,8 @@ class Spool:
                 self._save_state(DropState(0, state.dropped, name))
             path = os.path.join(self.directory, name)
             write_atomic(path, data, 0o600)
-            victims = self._over_bounds(keep=name)
+            self._sizes[name] = len(data)
+            victims = self._over_bounds(sorted({name, *filter(_REPORT_NAME.fullmatch, listing)}), keep=name)
             if state.dropped or victims:  # counted and named before they go
                 told = sum(self._carried_by(victim) for victim in victims)
                 self._save_state(DropState(len(victims) + told, dropping=tuple(victims)))
@@ -139,15 +150,18 @@ class Spool:
             return []
 
     def _size(self, name: str) -> int:
-        try:
-            return os.stat(os.path.join(self.directory, name)).st_size
-        except FileNotFoundError:
-            return 0
+        size = self._sizes.get(name)
+        if size is None:
+            try:
+                size = self._sizes[name] = os.stat(os.path.join(self.directory, name)).st_size
+            except FileNotFoundError:
+                return 0
+        return size
 
-    def _over_bounds(self, keep: str) -> list[str]:
-        """The oldest reports to drop so that at most max_reports and max_bytes remain (never `keep`)."""
-        names = self._report_names()
-        sizes = {name: self._size(name) for name in names}
+    def _over_bounds(self, names: list[str], keep: str) -> list[str]:
+        """The oldest of `names` (the spooled reports, oldest first) to drop so that at most
+        max_reports and max_bytes remain (never `keep`)."""
+        sizes = self._sizes_of(names)
         count, total = len(names), sum(sizes.values())
         victims = []
         for name in names:
@@ -156,8 +170,17 @@ class Spool:
             if name == keep:
                 continue
             victims.append(name)
-            count, total = count - 1, total - sizes[name]
+            count, total = count - 1, total - sizes.get(name, 0)
         return victims
+
+    def _sizes_of(self, names: list[str]) -> dict[str, int]:
+        """The size of each of `names` (the spooled reports): reports gone are forgotten, new ones read."""
+        current = set(names)
+        for gone in self._sizes.keys() - current:
+            del self._sizes[gone]
+        for new in current - self._sizes.keys():
+            self._size(new)
+        return self._sizes
 
     def _carried_by(self, name: str) -> int:
         """The drop count a spooled report tells (0 for most), read before it is dropped itself."""
@@ -197,12 +220,11 @@ class Spool:
     def _save_state(self, state: DropState) -> None:
         write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(asdict(state)).encode(), 0o600)
 
-    def _remove_temp_files(self) -> None:
+    def _remove_temp_files(self, listing: list[str]) -> None:
         """What a write cut short by a crash left behind (only ever called under the lock)."""
-        for name in os.listdir(self.directory):
-            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.directory, name))
+        for name in filter(_TEMP_NAME.fullmatch, listing):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, name))
 
     @contextlib.contextmanager
     def _locked(self, name: str) -> Iterator[None]:
