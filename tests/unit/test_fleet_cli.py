@@ -111,6 +111,18 @@ def test_bad_input_is_exit_2_with_the_fix(demo, args, message):
     assert message in result.stderr and "Fix:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_broken_inventory_listing_is_exit_2_and_changes_nothing(demo):
+    root, _ = demo
+    assert banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled").returncode == 0
+    before = (root / "fleet.db").read_bytes()
+    (root / "inventory.json").write_text('{"all": {"children": ["general"]}, "general": {"hosts": "ws-1"}}')
+    result = banwatch(root, "status", "--inventory", "inventory.json")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "inventory.json: general: group 'general' is not a mapping" in result.stderr
+    assert "Fix: write it again with: ansible-inventory" in result.stderr
+    assert (root / "fleet.db").read_bytes() == before
+
+
 def test_a_corrupt_store_is_a_clear_error(demo):
     root, _ = demo
     assert banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled").returncode == 0

@@ -13,13 +13,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 from banwatch import hostinfo, signing
 from banwatch.agent_config import AgentConfig
 from banwatch.atomic import write_atomic
+from banwatch.input_file import STDIN, TooLarge, read_bounded
 from banwatch.policy.effective import PAYLOAD_TYPE, POLICY_SCHEMA, policy_from_payload
 from banwatch.policy.model import PolicySource
 from banwatch.timestamps import isoformat, parse_time
@@ -27,8 +27,6 @@ from banwatch.timestamps import isoformat, parse_time
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 STATE_FILE = "policy-state.json"
 INSTALLED, UNCHANGED, REJECTED = "installed", "unchanged", "rejected"
-# The path that means "read the policy from standard input" (how Ansible hands it over).
-STDIN = "-"
 
 
 class PolicyRejected(Exception):
@@ -68,19 +66,14 @@ class VerifiedPolicy:
         return int(self.payload["version"])
 
 
-def read_bounded(path: str) -> bytes:
+def read_policy_file(path: str) -> bytes:
     """The file at `path` (standard input for STDIN), refused past MAX_POLICY_BYTES."""
     try:
-        if path == STDIN:
-            data = sys.stdin.buffer.read(MAX_POLICY_BYTES + 1)
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_POLICY_BYTES + 1)
+        return read_bounded(path, MAX_POLICY_BYTES)
     except OSError as exc:
         raise PolicyRejected(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyRejected(f"oversized: more than {MAX_POLICY_BYTES} bytes")
-    return data
+    except TooLarge as exc:
+        raise PolicyRejected(f"oversized: {exc}") from None
 
 
 def verify_policy(data: bytes, trusted: dict[str, Any], *, machine_id: str | None, host_name: str | None,
@@ -150,7 +143,7 @@ class PolicyStore:
         installed = self._installed_bytes()  # read once: the "before" of the diff, and the unchanged check
         before = self._summary(installed, now)
         try:
-            data = read_bounded(path)
+            data = read_policy_file(path)
             policy = self._verify(data, now)
             highest = int(state.get("highest_version", 0))
             if policy.version < highest:
@@ -190,13 +183,13 @@ class PolicyStore:
 
     def _installed_bytes(self) -> bytes | None:
         try:
-            return read_bounded(self.config.policy_path)
+            return read_policy_file(self.config.policy_path)
         except PolicyRejected:
             return None
 
     def load(self, now: dt.datetime) -> tuple[PolicySource, dict[str, Any]]:
         """The installed policy for a scan, and what the report says about it."""
-        data = read_bounded(self.config.policy_path)
+        data = read_policy_file(self.config.policy_path)
         policy = self._verify(data, now, allow_expired=True)
         payload = policy.payload
         expired = now > parse_time(payload["expires_at"])

@@ -10,7 +10,7 @@ import sys
 from banwatch import render, signing
 from banwatch.atomic import write_atomic
 from banwatch.cli.common import EXIT_INPUT, EXIT_OK, print_json_line
-from banwatch.device_policy import PolicyRejected, read_bounded, verify_policy
+from banwatch.device_policy import PolicyRejected, read_policy_file, verify_policy
 from banwatch.errors import InputError
 from banwatch.inventory import load_inventory
 from banwatch.policy import builds
@@ -122,7 +122,8 @@ def run_verify(args: argparse.Namespace) -> int:
     trusted = {signing.key_id(key): key for key in (signing.load_public_key(path) for path in args.key)}
     now = dt.datetime.now(dt.timezone.utc)
     try:
-        policy = verify_policy(read_bounded(args.file), trusted, machine_id=args.machine_id, host_name=None, now=now)
+        policy = verify_policy(read_policy_file(args.file), trusted, machine_id=args.machine_id, host_name=None,
+                               now=now)
     except PolicyRejected as exc:
         print(f"{args.file}: rejected: {exc}", file=sys.stderr)
         return EXIT_INPUT
