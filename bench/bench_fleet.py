@@ -47,6 +47,7 @@ TEMPLATE = {
                "host_name": "", "host_groups": ["general"], "exemptions": []},
     "sources": {name: {"status": "ok", "count": 120, "duration_ms": 4.2} for name in ("processes", "dpkg", "snap")},
     "findings": [], "errors": [], "summary": {"verdict": "compliant", "violation": 0, "exempt": 0, "under_review": 0},
+    "sequence": {"epoch": "", "number": 0},
 }
 FINDING = {"app": "tiktok", "app_name": "TikTok", "severity": "high", "source": "processes", "verdict": "violation",
            "exemption": None, "exemption_expires": None, "action": "report", "action_taken": "none",
@@ -63,7 +64,8 @@ def write_reports(dropbox: Path, count: int) -> dict[str, object]:
         enrolled[host] = key.public_key()
         report = copy.deepcopy(TEMPLATE)
         report.update(report_id=str(uuid.UUID(int=index + 1, version=4)),
-                      generated_at=isoformat(NOW - dt.timedelta(seconds=index % 3600)))
+                      generated_at=isoformat(NOW - dt.timedelta(seconds=index % 3600)),
+                      sequence={"epoch": f"{index:016x}", "number": 1000 + index % 3600})
         report["host"].update(name=host, hostname=host.split(".", maxsplit=1)[0])
         report["policy"]["host_name"] = host
         if index % 10 == 0:
@@ -96,14 +98,16 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
         findings = [{"app": f["app"], "verdict": f["verdict"], "exemption": f["exemption"], "source": f["source"],
                      "action": f["action_taken"], "seen": f"pid {f['evidence']['pid']} {f['evidence']['name']}"}
                     for f in report["findings"]]
-        agent = report["agent"]
+        agent, sequence = report["agent"], report["sequence"]
         reports.append((report["report_id"], report["host"]["name"], ",".join(report["host"]["groups"]),
                         report["generated_at"], "0" * 64, agent["version"], agent["detection"], policy["version"],
                         policy["digest"], policy["state"], None, ",".join(policy["exemptions"]), summary["verdict"],
                         summary["violation"], summary["exempt"], "[]", 0, json.dumps(findings), summary["verdict"],
                         "banned app found: tiktok" if findings else "nothing banned found",
-                        f"{agent['version']} ({agent['detection']})", f"v{policy['version']}",
-                        "; ".join(f"{f['app']} {f['verdict']} ({f['seen']})" for f in findings), "now"))
+                        sequence["epoch"], sequence["number"], f"{agent['version']} ({agent['detection']})",
+                        f"v{policy['version']}",
+                        "; ".join(f"{f['app']} {f['verdict']} ({f['seen']})" for f in findings),
+                        "now", report["generated_at"], 0, None))
         envelopes.append((report["report_id"], data))
     db.execute("BEGIN IMMEDIATE")
     db.executemany(store_module.INSERT_REPORT, map(store_module.report_row, reports))

@@ -73,7 +73,7 @@ class Device:
     root: Path
     groups: tuple[str, ...] = ("general",)
     host: str = HOST
-    machine_id: str | None = None  # default: this machine's
+    machine_id: str | None = None  # default: this machine's; "": bound to the host name alone
     version: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -114,7 +114,8 @@ class Device:
         now = dt.datetime.now(dt.timezone.utc)
         source = load_policy_source(source_dir, now.date())
         host = InventoryHost(self.host, set(self.groups),
-                             {"banwatch_machine_id": self.machine_id or hostinfo.machine_id()})
+                             {"banwatch_machine_id": hostinfo.machine_id() if self.machine_id is None
+                              else self.machine_id})
         payload = build_payloads(source, [host], version=self.version, issued_at=now)[self.host]
         return signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, [self.key]))
 

@@ -15,7 +15,7 @@ from banwatch.errors import InputError
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import PARTIAL_UPLOAD_AGE, Ingest, batch_bounds, ingest_lock
-from banwatch.fleet.store import FleetStore
+from banwatch.fleet.store import SCHEMA_VERSION, FleetStore
 from banwatch.policy.source import load_policy_source
 from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
 from tests.conftest import EXAMPLE_POLICY
@@ -208,8 +208,8 @@ def test_archived_files_are_named_by_their_verified_id(fleet):
     assert any(mine["report_id"] in name for name in archived(fleet))
 
 
-# `hosts` as banwatch before schema 3 kept it, made from today's: schema 1 kept only the report
-# id per host; schema 2 a copy of the columns the views read, and no texts.
+# `hosts` as banwatch before schema 4 kept it, made from today's: schema 1 kept only the report
+# id per host; schema 2 a copy of the columns the views read, and no texts; schema 3 the texts too.
 EARLIER_HOSTS = {
     1: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL", "host, report_id, generated_at"),
     2: ("host TEXT PRIMARY KEY, report_id TEXT NOT NULL, generated_at TEXT NOT NULL, groups TEXT NOT NULL, "
@@ -218,7 +218,28 @@ EARLIER_HOSTS = {
         "state TEXT NOT NULL, reason TEXT NOT NULL",
         "host, report_id, generated_at, groups, agent_version, detection, policy_version, policy_state, "
         "policy_rejection, exemptions, dropped, findings, state, reason"),
+    3: ("host TEXT PRIMARY KEY, generated_at TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, "
+        "agent_text TEXT NOT NULL, policy_text TEXT, findings_text TEXT NOT NULL, dropped INTEGER NOT NULL, "
+        "report_id TEXT NOT NULL, groups TEXT NOT NULL, agent_version TEXT NOT NULL, detection TEXT, "
+        "policy_version INTEGER, policy_state TEXT, policy_rejection TEXT, exemptions TEXT NOT NULL, "
+        "findings TEXT NOT NULL",
+        "host, generated_at, state, reason, agent_text, policy_text, findings_text, dropped, report_id, groups, "
+        "agent_version, detection, policy_version, policy_state, policy_rejection, exemptions, findings"),
 }
+
+
+def make_earlier(path: str, version: int) -> None:
+    """The store as banwatch of schema `version` left it: `reports` without what schema 4 added
+    (report sequences and arrival), its index by generation time, and that schema's `hosts`."""
+    columns, copied = EARLIER_HOSTS[version]
+    dropped = "".join(f"ALTER TABLE reports DROP COLUMN {c}; " for c in ("epoch", "sequence", "clock_ahead"))
+    with sqlite3.connect(path) as db:
+        db.executescript(f"DROP INDEX reports_by_epoch; {dropped}"  # noqa: S608 - the test's own names
+                         "CREATE INDEX reports_by_host ON reports (host, generated_at); "
+                         f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "
+                         f"INSERT INTO hosts SELECT {copied.replace('generated_at', 'as_of')} FROM hosts_now; "
+                         "DROP TABLE hosts_now; "
+                         f"PRAGMA user_version = {version};")
 
 
 @pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))
@@ -229,31 +250,52 @@ def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, versio
     path = str(fleet.root / "fleet.db")
     with FleetStore(path) as store:
         before = store.latest()
-    columns, copied = EARLIER_HOSTS[version]
-    with sqlite3.connect(path) as db:  # the store as that banwatch left it
-        db.executescript(f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "  # noqa: S608
-                         f"INSERT INTO hosts SELECT {copied} FROM hosts_now; DROP TABLE hosts_now; "
-                         f"PRAGMA user_version = {version};")
+    make_earlier(path, version)
     with FleetStore(path) as store:
         assert store.latest() == before and len(before) == 8
     assert {r.findings_text for r in before} >= {"", "tiktok violation (pid 4242 TikTok)"}
     assert {(r.agent_text, r.dropped) for r in before if r.host == "lab-ep-03"} == {("0.1.0 (fanotify)", 2)}
-    assert rows(fleet, "PRAGMA user_version") == [(3,)]
-    late = fleet.report("lab-ep-02", NOW + dt.timedelta(hours=1), [tiktok_process()])
+    assert rows(fleet, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    late = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=2), [tiktok_process()])
     fleet.drop(late)
     ingest(fleet)
     with FleetStore(path) as store:
         latest = {report.host: report for report in store.latest()}
-    assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T13:00:00Z"
+    assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T12:02:00Z"
+
+
+@pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))
+def test_an_upgrade_frees_a_host_an_earlier_store_pinned_by_a_clock_running_ahead(fleet, version):
+    """Earlier stores kept the report of the latest device time: a clean report dated years ahead
+    hid every later one. The upgrade chooses each host's latest again, by `as_of`, in one go."""
+    ahead = fleet.report("lab-ep-02", NOW + dt.timedelta(days=3 * 365))
+    fleet.drop(ahead)
+    ingest(fleet)
+    fleet.drop(fleet.report("lab-ep-02", NOW + dt.timedelta(hours=2), [tiktok_process()]))
+    with FleetStore(str(fleet.root / "fleet.db"), create=True) as store:
+        Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW + dt.timedelta(hours=2, minutes=1)).run(
+            str(fleet.dropbox))
+    path = str(fleet.root / "fleet.db")
+    make_earlier(path, version)
+    with sqlite3.connect(path) as db:  # pinned, as that banwatch chose
+        db.execute("UPDATE hosts SET report_id = ?, generated_at = ? WHERE host = 'lab-ep-02'",
+                   (ahead["report_id"], ahead["generated_at"]))
+    with FleetStore(path) as store:
+        latest = {report.host: report for report in store.latest()}
+    assert (latest["lab-ep-02"].state, latest["lab-ep-02"].clock_ahead) == ("violation", 0)
+    assert rows(fleet, "SELECT received_at, clock_ahead FROM reports WHERE report_id = ?", ahead["report_id"]) \
+        == [("2026-11-24T12:00:00Z", 3 * 365 * 86400)]
+    assert rows(fleet, "SELECT count(*) FROM reports WHERE clock_ahead > 0") == [(1,)]
 
 
 def test_a_store_of_a_newer_schema_is_refused_untouched(fleet):
     ingest(fleet)
     with sqlite3.connect(fleet.root / "fleet.db") as db:
-        db.execute("PRAGMA user_version = 4")
-    with pytest.raises(InputError, match="schema version 4, this banwatch reads version 3"):
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(InputError, match=f"schema version {SCHEMA_VERSION + 1}, this banwatch reads version "
+                                         f"{SCHEMA_VERSION}"):
         FleetStore(str(fleet.root / "fleet.db"))
-    assert rows(fleet, "PRAGMA user_version") == [(4,)]
+    assert rows(fleet, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
 
 
 def test_batches_start_small_grow_and_cover_every_file_once():

@@ -215,6 +215,36 @@ def test_the_agents_delivery_spools_then_ships_through_a_child_process(running):
         delivery.stop()
 
 
+def test_a_shipper_attempt_that_raises_is_a_fault_until_a_later_one_delivers(running):
+    """An exception in the shipper thread (not a collector away: a bug) neither ends the thread
+    nor loses the report: it is kept as the delivery's fault, which the agent's status shows."""
+    config, box = running
+    delivery = SpooledDelivery(config)
+    real, calls = delivery._ship_in_child, []
+
+    def raising_first() -> ShipResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted by the test")
+        return real()
+
+    delivery.schedule.ship_once = raising_first
+    report = a_report()
+    delivery.put(report)
+    faults = []
+    delivery.start()
+    try:
+        deadline = time.monotonic() + 30  # the backoff after one failure: up to 5 s
+        while (delivery.last_shipment or {}).get("sent") != 1 and time.monotonic() < deadline:
+            faults.append(delivery.fault)
+            time.sleep(0.05)
+        assert "RuntimeError: planted by the test" in faults
+        assert arrived(config, box) == Counter({report["report_id"]: 1})
+        assert delivery.fault is None and delivery.thread.is_alive()
+    finally:
+        delivery.stop()
+
+
 def test_the_running_agent_never_loads_the_ssh_code():
     """The daemon's memory stays small: paramiko lives only in the short-lived `ship` process."""
     probe = "import sys, banwatch.cli.agent_service; print('paramiko' in sys.modules)"  # what `run` imports

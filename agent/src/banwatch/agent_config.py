@@ -41,7 +41,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from banwatch import hostinfo, signing
+from banwatch import host_names, hostinfo, signing
 from banwatch.errors import InputError, Problem
 from banwatch.policy.checker import Checker
 from banwatch.safe_yaml import load_yaml_file
@@ -63,6 +63,9 @@ KEYS = ("host_name", "trusted_keys", "policy_path", "state_dir", "scan_interval"
 SPOOL_KEYS = ("device_key", "spool_dir", "spool_max_reports", "spool_max_bytes")
 COLLECTOR_KEYS = ("collector_host", "collector_port", "collector_user", "collector_known_hosts", "collector_key",
                   "collector_dir")
+# Keys that name files or folders: a NUL byte in one would be a ValueError, not an OSError, wherever it is opened.
+PATH_KEYS = ("trusted_keys", "policy_path", "state_dir", "run_dir", "log_file", "device_key", "spool_dir",
+             "collector_known_hosts", "collector_key", "collector_dir")
 DEFAULT_SCAN_INTERVAL = 600
 # About two weeks of reports at the default interval, and room for them many times over.
 DEFAULT_SPOOL_MAX_REPORTS = 1000
@@ -146,6 +149,11 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     if fields is None:
         raise InputError(problems)
     host_name = check.text(fields, "host_name", (), None) or hostinfo.hostname()
+    why = host_names.problem(host_name)  # it names the device's SSH key and is what every report claims
+    if why is not None:
+        check.add(("host_name",), f"host_name {host_names.shown(host_name)}", f"not a usable host name: {why}",
+                  f"set 'host_name:' to the device's inventory name: {host_names.RULE}")
+    _refuse_nul_paths(check, fields)
     key_files = check.text_list(fields, "trusted_keys", (), None)
     if "trusted_keys" in fields and not key_files and not problems:
         check.add(("trusted_keys",), None, "no trusted key", "list the policy signing key's .pub file")
@@ -164,6 +172,8 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
         service[key] = default if value is None else value
     trusted: dict[str, Ed25519PublicKey] = {}
     for index, key_file in enumerate(key_files):
+        if "\0" in key_file:
+            continue  # refused above
         full = key_file if os.path.isabs(key_file) else os.path.join(os.path.dirname(path), key_file)
         try:
             key = signing.load_public_key(full)
@@ -187,6 +197,14 @@ def load_config(path: str = DEFAULT_CONFIG) -> AgentConfig:
     return AgentConfig(os.path.abspath(path), host_name, trusted, policy_path, state_dir,
                        scan_interval or DEFAULT_SCAN_INTERVAL, run_dir, log_file, device_key, spool, collector,
                        **service)
+
+
+def _refuse_nul_paths(check: Checker, fields: dict[str, Any]) -> None:
+    """A problem for each path key holding a NUL byte: refused here, not a traceback when opened."""
+    for key in PATH_KEYS:
+        value = fields.get(key)
+        if any(isinstance(item, str) and "\0" in item for item in (value if isinstance(value, list) else [value])):
+            check.add((key,), None, f"'{key}' holds a NUL byte, which no path can hold", "remove it from the path")
 
 
 def _collector(check: Checker, fields: dict[str, Any], default_key: str) -> CollectorSettings | None:

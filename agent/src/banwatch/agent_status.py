@@ -79,17 +79,21 @@ def current_status(config: AgentConfig, policy_state: dict[str, Any]) -> dict[st
         "pending_reports": reported.get("pending_reports", 0),
         "self_limits": reported.get("self_limits"),
         "last_error": reported.get("last_error"),
+        "faults": (reported.get("faults") or {}) if running else {},
         "updated_at": reported.get("updated_at"),
     }
 
 
 def health_problems(status: dict[str, Any], *, agent_version: str | None, policy_version: int | None) -> list[str]:
     """Why the agent is not (yet) what a rollout expects: running the wanted release, having
-    scanned with the wanted policy, and that scan complete. Empty when healthy."""
+    scanned with the wanted policy, that scan complete, and no part of it failing now (a report
+    writer or shipper that keeps raising, a loop that met an error since the last scan).
+    Empty when healthy."""
     if not status["running"]:
         error = status.get("last_error") or {}
         return ["the agent is not running" + (f" (last error: {error['message']})" if error.get("message") else "")]
-    problems = []
+    problems = [f"the agent's {part.replace('_', ' ')} is failing: {why}" for part, why in
+                sorted((status.get("faults") or {}).items())]
     if agent_version is not None and status["agent_version"] != agent_version:
         problems.append(f"the running agent is version {status['agent_version']}, not {agent_version}")
     scan = status.get("last_scan")

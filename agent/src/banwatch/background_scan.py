@@ -55,16 +55,22 @@ class ScanRunner:
         return jobs
 
     def _work(self) -> None:
-        while True:
+        try:
+            while True:
+                with self.lock:
+                    if not self.queued:
+                        return
+                    job = self.queued.popleft()
+                try:
+                    job.report = job.detector.scan(job.asked, job.source_names)
+                except Exception as exc:  # noqa: BLE001 - a failed scan is reported and retried, never fatal
+                    job.error = f"scan failed: {type(exc).__name__}: {exc}"
+                with self.lock:
+                    self.done.append(job)
+                self.wake()
+        finally:  # however the thread ends, the next request starts a new one
             with self.lock:
-                if not self.queued:
-                    self.worker = None
-                    return
-                job = self.queued.popleft()
-            try:
-                job.report = job.detector.scan(job.asked, job.source_names)
-            except Exception as exc:  # noqa: BLE001 - a failed scan is reported and retried, never fatal
-                job.error = f"scan failed: {type(exc).__name__}: {exc}"
-            with self.lock:
-                self.done.append(job)
-            self.wake()
+                self.worker = None
+                if self.queued:
+                    self.worker = threading.Thread(target=self._work, name="scan", daemon=True)
+                    self.worker.start()

@@ -70,6 +70,9 @@ BACKOFF_FACTOR = 4
 STATUS_EVERY = 1.0  # seconds between status rewrites caused by detections alone
 EXIT_RESTART_ME = 75  # EX_TEMPFAIL: over the memory limit; the service manager starts a fresh agent
 EVENTS, POLLING = "events", "polling"
+LOOP_ERROR_PAUSE = 0.1  # seconds the loop waits after an unexpected error, before going on
+LOOP_RESCAN_SECONDS = 5.0  # ... and how soon a full scan looks again at everything
+SCAN_RETRY_SECONDS = 60.0  # a scan that failed is tried again this soon, not a full interval later
 # The report writer thread yields the interpreter this often, so a detection never waits long on it.
 SWITCH_INTERVAL = 0.0005
 
@@ -136,6 +139,7 @@ class Agent:
         self.selector.register(self._wake_read, selectors.EVENT_READ, self._drain_wake)
         self._published = 0.0
         self._dirty = False
+        self.faults: dict[str, str] = {}  # the loop's and the scans' own; the writer and shipper keep theirs
         now = _utcnow()
         self.status: dict[str, Any] = {
             "pid": os.getpid(),
@@ -158,6 +162,7 @@ class Agent:
             "pending_reports": 0,
             "self_limits": None,
             "last_error": None,
+            "faults": {},
         }
 
     # --- signals and the loop -------------------------------------------------------------
@@ -197,11 +202,24 @@ class Agent:
         self.due = {"policy": now, "watchdog": now + CHECK_SECONDS}
         try:
             while "stop" not in self.flags or self.killer.pending or self.scans.busy:
-                self._wait_and_dispatch()
-                self._run_due()
+                try:
+                    self._wait_and_dispatch()
+                    self._run_due()
+                except Exception as exc:  # noqa: BLE001 - one bad event must not end detection
+                    self._loop_failed(exc)
         finally:
             self._shutdown()
         return self.exit_code
+
+    def _loop_failed(self, exc: Exception) -> None:
+        """Log an exception the loop met, with its traceback, and keep it in `status` (a fault, which
+        the health gate fails on) until the next full scan runs through; pending reports stay."""
+        self.faults["loop"] = f"{type(exc).__name__}: {exc}"
+        self.log.error("the agent's loop met an unexpected error; detection goes on", exc_info=exc)
+        self._error(f"the agent's loop met an unexpected error, and goes on: {self.faults['loop']}")
+        # What the error cut short (a detection, say) is found again by a full scan, soon.
+        self.due["scan"] = min(self.due.get("scan", float("inf")), time.monotonic() + LOOP_RESCAN_SECONDS)
+        time.sleep(LOOP_ERROR_PAUSE)  # an error that repeats at once must not spin a core
 
     def _wait_and_dispatch(self) -> None:
         soonest = min(self.due.values(), default=time.monotonic() + 1)
@@ -228,6 +246,9 @@ class Agent:
         if now >= min(self.due.values()):
             for name in [name for name, due in self.due.items() if due <= now]:
                 getattr(self, f"_due_{name}")()
+            self._note_sink_failures()
+            if self._current_faults() != self.status["faults"]:  # a thread failed, or recovered
+                self._dirty = True
         if self.outbox.waiting:
             self._send_ready()
         if self._dirty and time.monotonic() - self._published >= STATUS_EVERY:
@@ -254,7 +275,11 @@ class Agent:
 
     def _note_sink_failures(self) -> None:
         while not self.outbox.failures.empty():
-            self._error(f"the report sink failed, the report is kept and retried: {self.outbox.failures.get()}")
+            failure = self.outbox.failures.get()
+            if not isinstance(failure, OSError):  # not the disk: a bug, whose traceback is wanted
+                self.log.error("the report writer met an unexpected error", exc_info=failure)
+            self._error(f"the report sink failed, the report is kept and retried: "
+                        f"{type(failure).__name__}: {failure}")
 
     # --- detection ----------------------------------------------------------------------------
 
@@ -396,22 +421,32 @@ class Agent:
             self._scan("start" if first else "policy")
 
     def _load_policy(self) -> bool:
-        """Load the installed policy; on failure the last good one stays in force."""
+        """Load the policy to enforce, under the rules `policy install` applies (PolicyStore.load).
+        A file at the policy path that fails them leaves the last good policy in force (the one the
+        device kept, else the one this agent runs), and `status`, the log and every report say so
+        (`policy.rejected`) until a good policy is in place. True when a policy is in force."""
         now = _utcnow()
         try:
             policy, info = self.store.load(now)
         except PolicyRejected as exc:
             if self.detector is None:
-                self.status["policy"] = {"state": "unusable", "reason": str(exc)}
-            else:
-                self.status["policy"]["rejected"] = str(exc)
-            self._error(f"no usable policy at {self.config.policy_path}: {exc}"
-                        + ("; the last good policy stays in force" if self.detector else ""))
-            return False
+                self.status["policy"] = {"state": "unusable", "reason": str(exc), "rejected": exc.record}
+                self._error(f"no usable policy at {self.config.policy_path}: {exc}")
+                return False
+            # Nothing kept on disk (a policy installed before the device kept one): this agent's stays.
+            policy = self.detector.policy
+            info = {**self.detector.info, "rejected": exc.record, "last_rejection": exc.record}
+        rejected = info.get("rejected")
+        if rejected:
+            self._error(f"the policy at {rejected['file']} was rejected: {rejected['reason']}; "
+                        f"version {info.get('version')}, the last good one, stays in force")
         host = HostIdentity(info.get("host_name") or self.config.host_name, frozenset(info.get("host_groups", ())))
         self.detector = Detector(policy, info, host, self.hash_cache)
         self.responder.policy_version = info.get("version")
         self.status["policy"] = {key: info.get(key) for key in ("version", "digest", "state", "expires_at")}
+        if rejected:
+            self.status["policy"].update(rejected=rejected, reason=f"kept in force: {rejected['file']} was rejected "
+                                                                   f"({rejected['reason']})")
         wanted = self.detector.matcher.wanted_sources()
         self.packages = PackageWatch(wanted)
         self.due["packages"] = time.monotonic() + self.config.package_check_interval
@@ -438,7 +473,9 @@ class Agent:
         for job in self.scans.finished():
             report = job.report
             if report is None:
-                self._error(job.error or "scan failed")
+                self.faults["scan"] = job.error or "scan failed"
+                self._error(f"{self.faults['scan']}; tried again in {SCAN_RETRY_SECONDS:.0f} s")
+                self.due["scan"] = min(self.due.get("scan", float("inf")), time.monotonic() + SCAN_RETRY_SECONDS)
                 continue
             self._annotate(report, job.trigger)
             held = self.outbox.hold(report)
@@ -455,6 +492,7 @@ class Agent:
                 self.status["last_scan"] = account
                 self.status["scans"] += 1
                 self.status["last_error"] = None
+                self.faults.clear()
             self.log.info("scanned", extra={"fields": {"trigger": job.trigger, **report["summary"],
                                                        "errors": len(report["errors"])}})
         self._send_ready()
@@ -524,12 +562,26 @@ class Agent:
         self.log.error(message)
         self._publish()
 
+    def _current_faults(self) -> dict[str, str]:
+        """Each part of the agent that is failing now, and why: what the health gate refuses."""
+        faults = dict(self.faults)
+        if self.outbox.fault:
+            faults["report_writer"] = self.outbox.fault
+        shipper_fault = self.delivery.fault if self.delivery is not None else None
+        if shipper_fault:
+            faults["shipper"] = shipper_fault
+        return faults
+
     def _publish(self) -> None:
         self.status["updated_at"] = isoformat(_utcnow())
         self.status["pending_reports"] = self.outbox.depth()
         self.status["spool_depth"] = self.outbox.sink.depth()
+        self.status["faults"] = self._current_faults()
         if self.delivery is not None:
             self.status["last_shipment"] = self.delivery.last_shipment
-        write_status(self.config, self.status)
+        try:
+            write_status(self.config, self.status)
+        except OSError as exc:  # a full disk, say: the loop goes on, and tries again at the next change
+            self.log.error(f"the status file could not be written: {exc}")
         self._published = time.monotonic()
         self._dirty = False

@@ -21,6 +21,7 @@ from banwatch.device_keys import init_keys
 from banwatch.report_sink import LastReportFile
 from banwatch.ship_schedule import ShipResult, ShipSchedule
 from banwatch.spool import Spool
+from banwatch.wire_text import wire_report
 
 STOP_WAIT = 10.0  # seconds an exiting agent gives a shipment in flight
 SHIP_TIMEOUT = 600.0  # a shipment that takes longer is abandoned (its reports stay spooled)
@@ -44,10 +45,16 @@ class SpooledDelivery:
             self.thread.start()
 
     def put(self, report: dict[str, Any]) -> None:
+        report = wire_report(report)  # the spooled and the last report say the same, in UTF-8
         self.spool.put(report)
         self.last.put(report)
         if self.schedule is not None:
             self.schedule.nudge()
+
+    @property
+    def fault(self) -> str | None:
+        """Why the shipper's last attempt broke, if it raised rather than failed (see ShipSchedule)."""
+        return self.schedule.fault if self.schedule is not None else None
 
     def depth(self) -> int:
         """Reports waiting to be shipped: a directory listing, no stat per file (status asks often)."""

@@ -5,25 +5,29 @@ a YAML inventory (`hosts.yml`), read with the same safe, bounded YAML loader as 
 source; and the JSON `ansible-inventory -i SOURCE --list` prints (a `.json` file), which is any
 inventory Ansible reads (INI, YAML, dynamic plugins) and the form a large fleet's takes: YAML
 for 100,000 hosts is over a megabyte and takes seconds to parse, JSON a twentieth of a second.
-Errors name the file and the entry.
+Errors name the file and the entry. Every host name is held to `host_names`' rule here, once, so
+whatever reads an inventory gets only names that are safe as file names, keys and lines.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from banwatch.errors import InputError
+from banwatch import host_names, strict_json
+from banwatch.errors import InputError, Problem
 from banwatch.input_file import read_input_file
-from banwatch.safe_yaml import load_yaml_file
+from banwatch.safe_yaml import Document, load_yaml_file
 
 MACHINE_ID_VAR = "banwatch_machine_id"
 IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
 # A listed inventory of a million hosts with their vars stays well under this.
 MAX_LISTED_BYTES = 512 * 1024 * 1024
 _LISTED_FIX = "write it again with: ansible-inventory -i SOURCE --list --output FILE.json"
+# Past this many bad host names, the rest are counted, not listed.
+MAX_NAME_PROBLEMS = 10
 
 
 @dataclass
@@ -47,32 +51,75 @@ def load_inventory(path: str) -> dict[str, InventoryHost]:
     doc = load_yaml_file(file, too_large_fix=f"give a large fleet's inventory as JSON: {_LISTED_FIX}")
     if not isinstance(doc.data, dict) or not doc.data:
         raise InputError.single(file, "not a YAML inventory", "start it with 'all:' and list hosts under it")
-    hosts: dict[str, InventoryHost] = {}
+    walk = _YamlWalk(doc)
     for name, body in doc.data.items():
-        _walk_group(file, str(name), body, [], hosts)
-    if not hosts:
+        walk.group(str(name), body, (name,), [])
+    if not walk.hosts and not walk.bad_names:
         raise InputError.single(file, "the inventory lists no hosts", "add hosts under 'hosts:'")
-    return hosts
+    _refuse_bad_names(doc.file, walk.hosts, list(walk.bad_names.values()))
+    return walk.hosts
 
 
-def _walk_group(file: str, group: str, body: Any, parents: list[str], hosts: dict[str, InventoryHost]) -> None:
-    if body is None:
-        return
-    if not isinstance(body, dict):
-        raise InputError.single(file, f"group '{group}' must be a mapping", "use 'hosts:', 'children:' and 'vars:'",
-                                entry=f"group '{group}'")
-    unknown = set(body) - {"hosts", "children", "vars"}
-    if unknown:
-        raise InputError.single(file, f"unknown key(s) {', '.join(sorted(unknown))} in group '{group}'",
-                                "use 'hosts:', 'children:' and 'vars:'", entry=f"group '{group}'")
-    lineage = [*parents, group]
-    for host_name, host_vars in (body.get("hosts") or {}).items():
-        host = hosts.setdefault(str(host_name), InventoryHost(str(host_name)))
-        host.groups.update(g for g in lineage if g not in IMPLICIT_GROUPS)
-        if isinstance(host_vars, dict):
-            host.vars.update(host_vars)
-    for child, child_body in (body.get("children") or {}).items():
-        _walk_group(file, str(child), child_body, lineage, hosts)
+@dataclass
+class _YamlWalk:
+    """A YAML inventory's hosts, gathered group by group. A host whose name is outside the rule
+    goes to `bad_names` (with the line of its first mention), not to `hosts`."""
+
+    doc: Document
+    hosts: dict[str, InventoryHost] = field(default_factory=dict)
+    bad_names: dict[str, Problem] = field(default_factory=dict)
+
+    def group(self, group: str, body: Any, path: tuple[Any, ...], parents: list[str]) -> None:
+        """Adds the hosts of `group` (at `path` in the file) and of its children."""
+        file = self.doc.file
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise InputError.single(file, f"group '{group}' must be a mapping",
+                                    "use 'hosts:', 'children:' and 'vars:'", entry=f"group '{group}'")
+        unknown = set(body) - {"hosts", "children", "vars"}
+        if unknown:
+            raise InputError.single(file, f"unknown key(s) {', '.join(sorted(unknown))} in group '{group}'",
+                                    "use 'hosts:', 'children:' and 'vars:'", entry=f"group '{group}'")
+        for key in ("hosts", "children"):
+            if not isinstance(body.get(key) or {}, dict):
+                raise InputError.single(file, f"'{key}' is not a mapping",
+                                        f"list the {key} as keys under '{key}:', each ending in ':'",
+                                        self.doc.line((*path, key)), entry=f"group '{group}'")
+        lineage = [*parents, group]
+        for host_name, host_vars in (body.get("hosts") or {}).items():
+            if host_name not in self.hosts:
+                bad = host_names.name_problem(host_name, file, line=self.doc.line((*path, "hosts", host_name)))
+                if bad is not None:
+                    self.bad_names.setdefault(host_name, bad)
+                    continue
+            host = self.hosts.setdefault(host_name, InventoryHost(host_name))
+            host.groups.update(g for g in lineage if g not in IMPLICIT_GROUPS)
+            if isinstance(host_vars, dict):
+                host.vars.update(host_vars)
+        for child, child_body in (body.get("children") or {}).items():
+            self.group(str(child), child_body, (*path, "children", child), lineage)
+
+
+def _refuse_bad_names(file: str, hosts: Collection[str], bad_names: list[Problem]) -> None:
+    """InputError, one line per host, when a name was outside the rule or two of `hosts` differ
+    only in case (DNS, and a case-insensitive file system, take those for one device: one policy
+    file would replace the other)."""
+    problems = list(bad_names)
+    if len({name.lower() for name in hosts}) < len(hosts):  # the one pass a 100,000-host listing pays
+        first_spelling: dict[str, str] = {}
+        for name in hosts:
+            other = first_spelling.setdefault(name.lower(), name)
+            if other != name:
+                problems.append(Problem(file, None, f"host {host_names.shown(name)}",
+                                        f"the same name as host {host_names.shown(other)} but for case",
+                                        "give each device one name, spelt one way"))
+    if len(problems) > MAX_NAME_PROBLEMS:
+        more = len(problems) - MAX_NAME_PROBLEMS
+        problems[MAX_NAME_PROBLEMS:] = [Problem(file, None, None, f"{more} more host names like these",
+                                                host_names.FIX)]
+    if problems:
+        raise InputError(problems)
 
 
 def _load_listed(file: str) -> dict[str, InventoryHost]:
@@ -87,6 +134,7 @@ def _load_listed(file: str) -> dict[str, InventoryHost]:
     _walk_listed(file, listed, "all", (), member_of)
     if not member_of:
         raise InputError.single(file, "the inventory lists no hosts", "list hosts in the inventory source")
+    _refuse_bad_names(file, member_of, host_names.problems(member_of, file))
     hosts = {}
     for name, groups in member_of.items():
         host_vars = hostvars.get(name, {})
@@ -100,9 +148,9 @@ def _load_listed(file: str) -> dict[str, InventoryHost]:
 def _read_listed(file: str) -> dict[str, Any]:
     raw = read_input_file(file, MAX_LISTED_BYTES, "list fewer hosts in one file")
     try:
-        listed = json.loads(raw)
-    except ValueError as exc:  # also not UTF-8
-        raise InputError.single(file, f"not JSON: {exc}", _LISTED_FIX) from None
+        listed = strict_json.loads(raw)
+    except ValueError as exc:  # also not UTF-8, nested too deeply, or a lone surrogate
+        raise InputError.single(file, str(exc), _LISTED_FIX) from None
     if not isinstance(listed, dict) or not isinstance(listed.get("all"), dict):
         raise InputError.single(file, "not what 'ansible-inventory --list' prints (no group 'all')", _LISTED_FIX)
     return listed

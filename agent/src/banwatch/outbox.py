@@ -6,6 +6,8 @@ seconds after its first finding, so a burst of execs is one report, not hundreds
 hands everything ready to a writer thread that puts it into the sink, so serialising and
 fsyncing a report never delays the next detection; with `everything=True` (on SIGTERM) it
 hands over all, finished or not, and `close` waits until the sink has taken every one.
+Whatever the sink raises, the writer keeps the report, says why (`failures`, `fault`) and tries
+again, so no exception can end the thread and strand the reports behind it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from banwatch.report_sink import ReportSink
 
 BATCH_LIMIT = 100  # findings per detection report
 CLOSE_TIMEOUT = 15.0  # within systemd's TimeoutStopSec and the supervisor's stop grace
+RETRY_FIRST, RETRY_LONGEST = 0.5, 5.0  # seconds between a failing sink's attempts: doubling, capped
 
 
 @dataclass
@@ -41,18 +44,23 @@ class Outbox:
         self.waiting: list[Waiting] = []
         self.handed: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.failures: queue.Queue[Exception] = queue.Queue()  # the sink's errors, for the agent to report
+        self.fault: str | None = None  # why the sink is failing now; None once it takes a report again
         self.writer = threading.Thread(target=self._write, name="report-writer", daemon=True)
         self.writer.start()
 
     def _write(self) -> None:
         while (report := self.handed.get()) is not None:
+            failed = 0
             while True:
                 try:
                     self.sink.put(report)
+                    self.fault = None
                     break
-                except OSError as exc:  # disk full, say: keep the report and try again
+                except Exception as exc:  # noqa: BLE001 - disk full, or a bug: keep the report, try again
+                    failed += 1
                     self.failures.put(exc)
-                    time.sleep(1.0)
+                    self.fault = f"{type(exc).__name__}: {exc}"
+                    time.sleep(min(RETRY_LONGEST, RETRY_FIRST * 2 ** min(failed - 1, 8)))
             self.handed.task_done()
         self.handed.task_done()
 

@@ -58,9 +58,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def visible(text: str) -> str:
+    """`text` with each control or other unprintable character but tab and line ends (a device's
+    escape sequence, say) as a space: for views that keep long text whole (CSV, HTML)."""
+    return text if _printable(text) else "".join(c if c.isprintable() or c in "\t\n\r" else " " for c in text)
+
+
 def spreadsheet_cell(value: object) -> str:
     """A CSV cell that a spreadsheet shows as text. Reports come from devices, and a compromised
     one could name its agent version `=HYPERLINK(...)`: a cell that would start a formula is
-    prefixed with `'` (OWASP's advice for CSV injection)."""
-    text = "" if value is None else str(value)
+    prefixed with `'` (OWASP's advice for CSV injection). Control characters become spaces, as in
+    the table, so a CSV read in a terminal cannot carry a device's escape sequences either."""
+    text = visible("" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text

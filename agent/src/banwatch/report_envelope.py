@@ -9,7 +9,6 @@ for another, and every way a file can be wrong comes back as one `ReportRejected
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from banwatch import signing
+from banwatch import host_names, signing, strict_json
 from banwatch.report import REPORT_SCHEMA
+from banwatch.wire_text import wire_report
 
 REPORT_PAYLOAD_TYPE = "application/vnd.banwatch.report+json"
 DEVICE_KEY_NAME = "device"  # device.key (0600, on the device only) and device.pub (enrolled)
@@ -39,8 +39,13 @@ def report_file_name(report: Mapping[str, Any]) -> str:
 
 
 def seal_report(report: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
-    """The report as a signed envelope, ready to spool: canonical JSON, one line."""
-    envelope = signing.sign(signing.canonical_json(report), REPORT_PAYLOAD_TYPE, [key])
+    """The report as a signed envelope, ready to spool: canonical JSON, one line. Text that is not
+    UTF-8 is sealed in its escaped form with its bytes beside it (`wire_text`), never refused."""
+    try:
+        payload = signing.canonical_json(report)
+    except (UnicodeEncodeError, TypeError):  # a caller that did not clean it first: clean it here
+        payload = signing.canonical_json(wire_report(report))
+    envelope = signing.sign(payload, REPORT_PAYLOAD_TYPE, [key])
     return signing.canonical_json(envelope) + b"\n"
 
 
@@ -57,12 +62,16 @@ def _unverified(data: bytes) -> tuple[dict[str, Any], bytes, dict[str, Any], str
     try:
         envelope = signing.parse_envelope(data)
         payload = signing.decode_base64(envelope["payload"], "payload")
-        report = json.loads(payload)
+        report = strict_json.loads(payload)
         name = report["host"]["name"]
     except (ValueError, KeyError, TypeError, signing.VerificationError):
         raise ReportRejected("malformed: not a signed banwatch report") from None
     if not isinstance(name, str) or not name:
         raise ReportRejected("malformed: the report names no host")
+    why = host_names.problem(name)
+    if why is not None:  # device data: never a key to look up, a path or a row
+        raise ReportRejected(f"malformed: the report's host name {host_names.shown(name)} is not a host name "
+                             f"banwatch accepts ({why})")
     return envelope, payload, report, name
 
 

@@ -45,23 +45,28 @@ class ShipSchedule:
     def __init__(self, ship_once: Callable[[], ShipResult]) -> None:
         self.ship_once = ship_once
         self.wake = threading.Event()
+        self.fault: str | None = None  # what the last attempt raised (not a failed shipment): a bug to show
 
     def nudge(self) -> None:
         self.wake.set()
 
     def run(self, stop: threading.Event, *, backoff: Backoff | None = None, interval: float = IDLE_INTERVAL,
             on_result: Callable[[ShipResult], None] | None = None) -> None:
-        """Never raises: a failure is a result, retried after the backoff."""
+        """Never raises: a failure is a result, retried after the backoff; what an attempt raises is
+        kept in `fault` too, until an attempt runs through, since a collector being away is normal
+        and an exception is not."""
         backoff = backoff or Backoff()
         failures = 0
         while not stop.is_set():
             self.wake.clear()
             try:
                 result = self.ship_once()
+                if on_result is not None:
+                    on_result(result)
+                self.fault = None
             except Exception as exc:  # noqa: BLE001 - a missing key today may be deployed tomorrow
                 result = ShipResult(error=f"{type(exc).__name__}: {exc}")
-            if on_result is not None:
-                on_result(result)
+                self.fault = result.error
             failures = failures + 1 if result.error else 0
             if failures:
                 self._wait(stop, backoff.delay(failures), wakeable=False)

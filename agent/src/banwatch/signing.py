@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
+from banwatch import strict_json
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
 from banwatch.input_file import read_input_file
@@ -137,8 +138,8 @@ def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -
 def parse_envelope(envelope_data: bytes) -> dict[str, Any]:
     """The envelope's fields, checked for shape only (nothing is verified yet)."""
     try:
-        envelope = json.loads(envelope_data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        envelope = strict_json.loads(envelope_data)
+    except ValueError as exc:
         raise VerificationError(f"not a signed envelope: malformed JSON ({exc})") from None
     if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
         found = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__

@@ -11,6 +11,14 @@ as the carrier; before reports are dropped, the state counts them and names them
 holds such names back, and the next `put` settles what a crash interrupted: the count was told
 if the carrier's file exists, and reports named for dropping go. A dropped report that itself
 carried a count hands that count on, so none is ever lost with it.
+
+Every report also carries `sequence: {"epoch": E, "number": N}`, inside what is signed: N grows
+with every put, across restarts, so the fleet store orders a device's reports by it and never by
+the device's clock. Numbers are reserved in blocks, durably, in the same state file before any of
+them is used, so a put costs no extra write: a crash or a restart skips the rest of a block (gaps),
+and no number is ever given twice. The epoch is a random id made when the state file is new (a
+fresh install, a wiped state directory): the numbers start again under it, and the fleet store
+knows the new epoch supersedes the old.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ import fcntl
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,18 +41,26 @@ from banwatch.atomic import fsync_directory, write_atomic
 from banwatch.device_keys import load_report_key
 from banwatch.report_envelope import REPORT_FILE_SUFFIX, report_file_name, seal_report
 
-STATE_FILE = "dropped.json"
+STATE_FILE = "dropped.json"  # the drop count and the report sequence (named for what it first held)
 LOCK_FILE = ".lock"
 DELIVERY_LOCK_FILE = ".delivery.lock"
 TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>.tmp
 
 
+# Sequence numbers reserved per write of the state: one write per this many puts (or per start).
+SEQUENCE_BLOCK = 1024
+# Each write of the state leaves a new random token of this many bytes in the lock file.
+WRITE_TOKEN_BYTES = 16
+
+
 @dataclass(frozen=True)
-class DropState:
+class SpoolState:
     dropped: int = 0  # dropped, and not yet told by any report
     carried: int = 0  # being told by the report named `carrier`
     carrier: str | None = None
     dropping: tuple[str, ...] = ()  # counted in `dropped`, perhaps not yet unlinked
+    epoch: str | None = None  # the report sequence's epoch; None: no number given yet
+    reserved: int = 0  # the highest sequence number reserved (every number given is at most this)
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,11 @@ class Spool:
         # A spooled report never changes (named by its id, written whole), so each one's size is
         # read from the disk once, not again at every later put's bounds check.
         self._sizes: dict[str, int] = {}
+        # The block of sequence numbers this spool reserved: (epoch, reserved), and the next to give.
+        self._block: tuple[str | None, int] = (None, 0)
+        self._next = 1
+        # The state as this spool last read or wrote it, and which write that was (`_held_state`).
+        self._state: tuple[tuple[bytes, tuple[int, int, int] | None], SpoolState] | None = None
 
     @classmethod
     def for_config(cls, config: AgentConfig, *, sealing: bool = True) -> Spool:
@@ -87,24 +109,26 @@ class Spool:
         if self._key is None:
             raise RuntimeError("this spool was opened without the device key: it cannot put")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        with self._locked(LOCK_FILE):
-            state = self._settle(self._load_state())
+        with self._locked(LOCK_FILE) as lock:
+            state, number = self._number(self._settle(self._held_state(lock), lock), lock)
             listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
             self._remove_temp_files(listing)
             document = dict(report)
+            document["sequence"] = {"epoch": state.epoch, "number": number}
             if state.dropped:
                 document["delivery"] = {"dropped": state.dropped}
             name = report_file_name(document)
             data = seal_report(document, self._key)
             if state.dropped:
-                self._save_state(DropState(0, state.dropped, name))
+                self._save_state(replace(state, dropped=0, carried=state.dropped, carrier=name), lock)
             path = os.path.join(self.directory, name)
             write_atomic(path, data, 0o600)
             self._sizes[name] = len(data)
             victims = self._over_bounds(sorted({name, *filter(_REPORT_NAME.fullmatch, listing)}), keep=name)
             if state.dropped or victims:  # counted and named before they go
                 told = sum(self._carried_by(victim) for victim in victims)
-                self._save_state(DropState(len(victims) + told, dropping=tuple(victims)))
+                self._save_state(replace(state, dropped=len(victims) + told, carried=0, carrier=None,
+                                         dropping=tuple(victims)), lock)
             self._unlink(victims)
             return path
 
@@ -198,27 +222,67 @@ class Spool:
         if names:
             fsync_directory(self.directory)
 
-    def _settle(self, state: DropState) -> DropState:
+    def _number(self, state: SpoolState, lock: int) -> tuple[SpoolState, int]:
+        """The next sequence number, and the state that reserves it. From this spool's block while
+        no one (another process's spool) has reserved since; else a new block after theirs,
+        written (durably) before any number of it is used."""
+        if (state.epoch, state.reserved) != self._block or self._next > state.reserved:
+            epoch = state.epoch or secrets.token_hex(8)
+            self._next = max(state.reserved, 0) + 1 if state.epoch else 1
+            state = replace(state, epoch=epoch, reserved=self._next + SEQUENCE_BLOCK - 1)
+            self._save_state(state, lock)
+            self._block = (epoch, state.reserved)
+        number, self._next = self._next, self._next + 1
+        return state, number
+
+    def _settle(self, state: SpoolState, lock: int) -> SpoolState:
         """Finish what a crash interrupted: was the carrier written (count told) or not (still to
         tell)? Reports already counted as dropped go now."""
         if state.carrier is None and not state.dropping:
             return state
         self._unlink(state.dropping)
         told = state.carrier is None or os.path.exists(os.path.join(self.directory, state.carrier))
-        settled = DropState(state.dropped if told else state.dropped + state.carried)
-        self._save_state(settled)
+        settled = replace(state, dropped=state.dropped if told else state.dropped + state.carried, carried=0,
+                          carrier=None, dropping=())
+        self._save_state(settled, lock)
         return settled
 
-    def _load_state(self) -> DropState:
+    def _load_state(self) -> SpoolState:
+        """The state as saved; a new one (a new sequence epoch) when there is none. A state saved
+        before reports were numbered has no epoch: its first put starts one."""
         try:
             with open(os.path.join(self.directory, STATE_FILE), encoding="utf-8") as handle:
                 data = json.load(handle)
-            return DropState(int(data["dropped"]), int(data["carried"]), data["carrier"], tuple(data["dropping"]))
-        except (FileNotFoundError, ValueError, KeyError, TypeError):  # none yet (write_atomic never half-writes)
-            return DropState()
+            epoch = data.get("epoch")
+            return SpoolState(int(data["dropped"]), int(data["carried"]), data["carrier"], tuple(data["dropping"]),
+                              epoch if isinstance(epoch, str) and epoch else None, int(data.get("reserved", 0)))
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+            return SpoolState()  # none yet (write_atomic never half-writes one)
 
-    def _save_state(self, state: DropState) -> None:
+    def _written(self, lock: int) -> tuple[bytes, tuple[int, int, int] | None]:
+        """Which write of the state is on disk: the token its writer left in the lock file, and the
+        state file's inode, time and size (a writer without tokens still changes those)."""
+        try:
+            info = os.stat(os.path.join(self.directory, STATE_FILE))
+        except FileNotFoundError:
+            return os.pread(lock, WRITE_TOKEN_BYTES, 0), None
+        return os.pread(lock, WRITE_TOKEN_BYTES, 0), (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def _held_state(self, lock: int) -> SpoolState:
+        """The state, under the put lock: as this spool last read or wrote it while that is still
+        the last write (a pread and a stat, cheaper than the open of a missing file was), else
+        read again. Every put reads it, and another process's put may have changed it."""
+        written = self._written(lock)
+        if self._state is None or self._state[0] != written:
+            self._state = (written, self._load_state())
+        return self._state[1]
+
+    def _save_state(self, state: SpoolState, lock: int) -> None:
+        """Under the put lock. A new token first: should the write be cut short, a spool holding the
+        old state reads it again anyway."""
+        os.pwrite(lock, secrets.token_hex(WRITE_TOKEN_BYTES // 2).encode(), 0)
         write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(asdict(state)).encode(), 0o600)
+        self._state = (self._written(lock), state)
 
     def _remove_temp_files(self, listing: list[str]) -> None:
         """What a write cut short by a crash left behind (only ever called under the lock)."""
@@ -227,11 +291,11 @@ class Spool:
                 os.unlink(os.path.join(self.directory, name))
 
     @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
+    def _locked(self, name: str) -> Iterator[int]:
         fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            yield fd
         finally:
             os.close(fd)
 

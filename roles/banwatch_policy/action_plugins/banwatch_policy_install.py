@@ -12,11 +12,14 @@ Options: `src` (the host's signed `.policy.json` on the control node) and, on th
 only when the agent installed a new version or refreshed the fact; a rejection fails the host
 with the agent's reason and the installed policy stays in force. Check mode: the agent verifies
 the policy as it would install it and writes nothing. `--diff` shows the policy before and after.
+A host whose inventory name is outside banwatch's rule fails before any file is read: `src` is
+built from that name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from ansible.plugins.action import ActionBase
@@ -27,6 +30,8 @@ MAX_POLICY_BYTES = 4 * 1024 * 1024
 NO_COMMAND = (126, 127)
 DEFAULTS = {"agent": "/opt/banwatch/current/bin/banwatch-agent", "config": "/etc/banwatch/agent.yml",
             "fact": "/etc/ansible/facts.d/banwatch.fact", "release_link": "/opt/banwatch/current"}
+# The host names banwatch accepts: the pattern of banwatch.host_names (docs/policy.md, 'Host names').
+HOST_NAME = re.compile(r"^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?\Z")
 
 
 def describe(summary):
@@ -60,6 +65,11 @@ class ActionModule(ActionBase):
         args = {**DEFAULTS, **{key: value for key, value in self._task.args.items() if value is not None}}
         if not all(isinstance(args.get(key), str) and args[key] for key in ("src", *DEFAULTS)):
             return {**result, "failed": True, "msg": f"src and {', '.join(DEFAULTS)} must be non-empty paths"}
+        host = (task_vars or {}).get("inventory_hostname")
+        if not isinstance(host, str) or not HOST_NAME.match(host):
+            return {**result, "failed": True,
+                    "msg": f"host {json.dumps(host)} cannot be a banwatch host name (its policy file is named "
+                           "after it): rename it in the inventory (docs/policy.md, 'Host names')"}
         try:
             policy = read_policy(args["src"])
         except ValueError as exc:

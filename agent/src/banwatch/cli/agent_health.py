@@ -61,6 +61,8 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"self-limits: cpu {limits['cpu_percent']}% (limit {limits['limits']['cpu_percent']}%), "
                      f"memory {limits['rss_mb']} MB (limit {limits['limits']['memory_mb']} MB)"
                      + (", backing off" if limits["backing_off"] else ""))
+    for part, why in sorted((status.get("faults") or {}).items()):
+        lines.append(f"failing: {part.replace('_', ' ')}: {why}")
     if status["last_error"]:
         lines.append(f"last error: {status['last_error']['at']}: {status['last_error']['message']}")
     if "healthy" in status:

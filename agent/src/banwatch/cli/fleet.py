@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from banwatch.cli.common import lazy
-from banwatch.fleet.defaults import DEVICE_GROUP, EXPIRING_DAYS, STALE_AFTER
+from banwatch.fleet.defaults import CLOCK_TOLERANCE, DEVICE_GROUP, EXPIRING_DAYS, STALE_AFTER
 
 FORMATS = ("table", "json", "csv")
 _RUN, _RUN_WITH_POLICY = "banwatch.cli.fleet_views", "banwatch.cli.fleet_policy_views"
@@ -45,6 +45,10 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
                      lazy("banwatch.cli.fleet_ingest", "run_ingest"))
     ingest.add_argument("--from", dest="dropbox", metavar="DIR", help="the drop box (default: the lab's)")
     ingest.add_argument("--enrolled", metavar="DIR", help="enrolled device keys, <host>.pub (default: the lab's)")
+    ingest.add_argument("--clock-tolerance", type=float, metavar="MINUTES",
+                        default=CLOCK_TOLERANCE.total_seconds() / 60,
+                        help="a report dated more than this past its arrival is shown with its clock skew and "
+                        "taken as of its arrival (default %(default)g)")
 
     status = viewing("status", "one row per host: state, versions, last report, findings", lazy(_RUN, "run_status"))
     status.add_argument("--format", choices=FORMATS, default="table")

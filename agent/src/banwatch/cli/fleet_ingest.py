@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sqlite3
 import sys
@@ -17,6 +18,9 @@ from banwatch.fleet.store import FleetStore
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    if not 0 <= args.clock_tolerance <= 7 * 24 * 60:
+        raise InputError.single("--clock-tolerance", f"{args.clock_tolerance:g} minutes",
+                                "give a number of minutes from 0 to 10080 (a week)")
     defaults = fleet_defaults()
     dropbox = required(args.dropbox or defaults.dropbox, "--from", "drop box")
     enrolled = load_enrolled(required(args.enrolled or defaults.enrolled, "--enrolled", "enrolled keys directory"))
@@ -28,7 +32,8 @@ def run_ingest(args: argparse.Namespace) -> int:
             meter.update(done)
 
         try:
-            result = Ingest(store, enrolled).run(dropbox, progress)
+            result = Ingest(store, enrolled, clock_tolerance=dt.timedelta(minutes=args.clock_tolerance)).run(
+                dropbox, progress)
         except sqlite3.OperationalError as exc:
             raise InputError.single(store.path, f"cannot write the fleet store ({exc}); nothing was moved",
                                     "wait for whatever holds it (a backup, a long query) and run again") from None

@@ -19,6 +19,7 @@ from banwatch.sources.base import SourceContext
 from banwatch.sources.exe_hash import HashCache
 from banwatch.spool import Spool
 from banwatch.verdicts import HostIdentity
+from banwatch.wire_text import wire_evidence, wire_report
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def run_scan(args: argparse.Namespace) -> int:
                                     "install a valid policy with 'banwatch-agent policy install'") from None
         bound = policy_info_host(policy_info, config)
         host = HostIdentity(args.host or bound[0], groups or bound[1])
-    report = scan(policy, host, policy_info=policy_info)
+    report = wire_report(scan(policy, host, policy_info=policy_info))
     if getattr(args, "spool", False):
         Spool.for_config(load_config(args.config)).put(report)
     if args.format == "json":
@@ -89,7 +90,7 @@ def run_inventory(args: argparse.Namespace) -> int:
                                 f"use one of: {', '.join(sources.SOURCES)}")
     ctx = SourceContext(details=True, hash_cache=HashCache())
     results = sources.run_sources(names, ctx)
-    observations = [obs.to_dict() for result in results for obs in result.observations]
+    observations = [wire_evidence(obs.to_dict()) for result in results for obs in result.observations]
     if args.format == "json":
         print_json(observations)
     else:

@@ -25,6 +25,11 @@ EXAMPLE_POLICY = os.path.join("inventory", "example", "policy")
 # A host whose last report is older than this is `stale`: agents scan every 10 minutes by
 # default, so a day of silence means the device is off, cut off, or its agent is not running.
 STALE_AFTER = dt.timedelta(hours=24)
+# How far past its arrival at ingest a report may be dated and still be taken as of its own time:
+# device clocks drift, and NTP corrects them in steps. Past it, the device's clock is wrong (a dead
+# RTC battery, a bad time source, a user): the report is stored and shown with its clock skew, and
+# is taken as of its arrival (`store.Arrival`). `fleet ingest --clock-tolerance` changes it.
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 # The inventory group of managed devices, as the playbooks target it (collectors are not devices).
 DEVICE_GROUP = "endpoints"
 # `fleet exemptions` flags exemptions that end within this many days.

@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from banwatch.fleet.views import ExemptionRow, StatusRow, UncoveredApp, state_counts
+from banwatch.render import visible
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2330;background:#fff}
@@ -23,12 +24,12 @@ vertical-align:top}th{background:#f3f5f8;font-size:12px;text-transform:uppercase
 .violation{background:#c62828}.error{background:#ad4f00}.stale{background:#7b5ea7}.unreported{background:#6b7280}
 .exempt{background:#1565c0}.compliant{background:#2e7d32}.applied{background:#2e7d32}.pending{background:#b26a00}
 .expired{background:#6b7280}.blocked{background:#c62828}.expiring{background:#b26a00}.active{background:#2e7d32}
-.muted{color:#5b6475}.none{color:#5b6475;font-style:italic}td:first-child{white-space:nowrap}
+.skew{background:#ad4f00}.muted{color:#5b6475}.none{color:#5b6475;font-style:italic}td:first-child{white-space:nowrap}
 """
 
 
 def _e(value: object) -> str:
-    return html.escape("-" if value is None or value == "" else str(value))
+    return html.escape(visible("-" if value is None or value == "" else str(value)))
 
 
 def _badge(word: str) -> str:
@@ -44,8 +45,10 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
 
 
 def _status_cells(row: StatusRow) -> list[str]:
+    report = row.entry.report
+    skew = '<br><span class="badge skew">clock skew</span>' if report is not None and report.clock_text else ""
     return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(row.agent), _e(row.policy),
-            _e(row.last_report),
+            _e(row.last_report) + skew,
             "<br>".join(_e(line) for line in row.detail_lines())]
 
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from banwatch.errors import InputError
-from banwatch.fleet.defaults import sibling_dirs
+from banwatch.fleet.defaults import CLOCK_TOLERANCE, sibling_dirs
 from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
 from banwatch.fleet.records import ReportRecord
-from banwatch.fleet.store import FleetStore, QuarantinedFile
+from banwatch.fleet.store import Arrival, FleetStore, QuarantinedFile
 from banwatch.report_envelope import (
     PART_SUFFIX,
     REPORT_FILE_SUFFIX,
@@ -49,6 +49,8 @@ FIRST_BATCH, LARGEST_BATCH = 500, 8000
 # A partial upload this old is not in flight: uploads take seconds, and the shipper gives up on
 # a connection after 15 s without progress.
 PARTIAL_UPLOAD_AGE = 3600.0
+# A quarantined file is kept as `<16 hex digits of its digest>-<its name>`, within NAME_MAX (255 bytes).
+_STORED_NAME_BYTES = 255 - 17
 
 
 @dataclass
@@ -98,13 +100,21 @@ def remove_partial_uploads(dropbox: str, older_than: float, now: float) -> int:
     return removed
 
 
+def _shown_path(path: str) -> str:
+    """A drop-box path as the store and messages keep it: a device chose the file's name, so bytes
+    that are not UTF-8 and characters that are not printable are written escaped (`\\xff`, `\\n`)."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
     digest = hashlib.sha256(examined.data).hexdigest()
     try:
         host: str | None = claimed_host(examined.data)
     except ReportRejected:
         host = None
-    return QuarantinedFile(examined.path, f"{digest[:16]}-{os.path.basename(examined.path)}", host, reason, digest)
+    name = _shown_path(os.path.basename(examined.path)).encode()[:_STORED_NAME_BYTES].decode(errors="ignore")
+    return QuarantinedFile(_shown_path(examined.path), f"{digest[:16]}-{name}", host, reason, digest)
 
 
 def _move(path: str, folder: str, name: str) -> None:
@@ -141,9 +151,12 @@ class Ingest:
     """One ingest run of a drop box into a store."""
 
     def __init__(self, store: FleetStore, enrolled: Mapping[str, Ed25519PublicKey], *,
-                 now: Callable[[], dt.datetime] | None = None, parallel_from: int = PARALLEL_FROM) -> None:
-        """`parallel_from`: from how many files on, reports are checked in worker processes."""
+                 now: Callable[[], dt.datetime] | None = None, parallel_from: int = PARALLEL_FROM,
+                 clock_tolerance: dt.timedelta = CLOCK_TOLERANCE) -> None:
+        """`parallel_from`: from how many files on, reports are checked in worker processes;
+        `clock_tolerance`: how far past its arrival a report may be dated (`store.Arrival`)."""
         self.store = store
+        self.clock_tolerance = clock_tolerance
         self.parallel_from = parallel_from
         self.enrolled = enrolled
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
@@ -175,14 +188,14 @@ class Ingest:
     def _store_batch(self, batch: list[Examined], result: IngestResult) -> None:
         accepted: list[tuple[ReportRecord, bytes]] = []
         copies: list[Examined] = []
-        refused: list[QuarantinedFile] = []
+        refused: dict[str, QuarantinedFile] = {}  # by the file's own path, which may not be what the store shows
         self.store.begin()
         try:
             known = self.store.known_digests([e.record.report_id for e in batch if e.record])
             for examined in batch:
                 record = examined.record
                 if record is None:
-                    refused.append(_quarantine_entry(examined, str(examined.rejection)))
+                    refused[examined.path] = _quarantine_entry(examined, str(examined.rejection))
                     continue
                 seen = known.get(record.report_id)
                 if seen is None:
@@ -191,12 +204,12 @@ class Ingest:
                 elif seen == record.content_sha256:
                     copies.append(examined)
                 else:
-                    refused.append(_quarantine_entry(
-                        examined, f"replay: report id {record.report_id} was already ingested with other content"))
-            stamp = isoformat(self.now())
-            self.store.add_reports(accepted, stamp)
+                    refused[examined.path] = _quarantine_entry(
+                        examined, f"replay: report id {record.report_id} was already ingested with other content")
+            arrival = Arrival(self.now(), self.clock_tolerance)
+            self.store.add_reports(accepted, arrival)
             self.store.count_copies(e.record.report_id for e in copies if e.record)
-            self.store.add_quarantined(refused, stamp)
+            self.store.add_quarantined(refused.values(), arrival.received_at)
             self.store.commit()
         except BaseException:
             self.store.rollback()
@@ -204,18 +217,17 @@ class Ingest:
         self._move_out(batch, refused)
         result.new += len(accepted)
         result.copies += len(copies)
-        result.quarantined += refused
+        result.quarantined += refused.values()
 
-    def _move_out(self, batch: list[Examined], refused: list[QuarantinedFile]) -> None:
+    def _move_out(self, batch: list[Examined], refused: dict[str, QuarantinedFile]) -> None:
         """After the commit: the batch's files leave the drop box."""
         day_folder = os.path.join(self.archive_dir, self.now().strftime("%Y-%m-%d"))
         os.makedirs(day_folder, mode=0o750, exist_ok=True)
         if refused:
             os.makedirs(self.quarantine_dir, mode=0o750, exist_ok=True)
-        quarantined = {q.file: q.stored_as for q in refused}
         for examined in batch:
-            if examined.path in quarantined or examined.record is None:
-                _move(examined.path, self.quarantine_dir, quarantined[examined.path])
+            if examined.path in refused:  # every file without a record, and replays
+                _move(examined.path, self.quarantine_dir, refused[examined.path].stored_as)
             else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
                 record = examined.record
                 _move(examined.path, day_folder,

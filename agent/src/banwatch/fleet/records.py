@@ -18,7 +18,13 @@ from banwatch.fleet.store import ReportRecord
 from banwatch.report_envelope import ReportRejected
 from banwatch.timestamps import isoformat
 
-_NAME = re.compile(r"^[^\s,]+$")
+_NAME = re.compile(r"[^\s,]+")
+# A sequence epoch: the agent makes 16 hex digits; anything plain and short is taken.
+_EPOCH = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
+# A time as agents write it and the store keeps it (`timestamps.isoformat`): UTC, seconds, `Z`.
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+# The largest whole number SQLite keeps (a larger one would fail the whole batch's transaction).
+MAX_INTEGER = 2**63 - 1
 
 
 # One encoder for every record (json.dumps with options builds a new one per call).
@@ -46,28 +52,54 @@ def _text(value: Any, what: str, optional: bool = False) -> str | None:
 def _names(value: Any, what: str) -> list[str]:
     """Group names or exemption ids: plain words (no spaces or commas), as inventories and registers write them."""
     names = value or []
-    if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.match(n) for n in names):
+    if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in names):
         raise _malformed(f"{what} is not a list of names")
     return names
 
 
-def _count(value: Any, what: str) -> int:
-    if value is None:
+def _count(value: Any, what: str, *, optional: bool = True) -> int:
+    """A whole number the store can keep (0 … MAX_INTEGER); None is 0 when `optional`."""
+    if value is None and optional:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INTEGER:
         raise _malformed(f"{what} is not a whole number")
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value from a report, short enough to quote in a reason."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def timestamp(value: Any, what: str = "generated_at") -> str:
     """An ISO 8601 time with a zone, as the store keeps it (UTC, seconds, `Z`)."""
+    if not isinstance(value, str):
+        raise _malformed(f"{what} {_shown(value)} is not an ISO 8601 time")
     try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if _CANONICAL_TIME.fullmatch(value):  # as agents write it: only checked to be a real moment
+            dt.datetime.fromisoformat(value[:-1])
+            return value
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _malformed(f"{what} {value!r} is not an ISO 8601 time") from None
+        raise _malformed(f"{what} {_shown(value)} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
-        raise _malformed(f"{what} {value!r} has no time zone")
-    return isoformat(moment)
+        raise _malformed(f"{what} {_shown(value)} has no time zone")
+    try:
+        return isoformat(moment)
+    except OverflowError:  # the first or last day of the calendar, in another zone
+        raise _malformed(f"{what} {_shown(value)} is out of range") from None
+
+
+def _sequence(value: Any) -> tuple[str | None, int | None]:
+    """(epoch, number) of the report's `sequence`; (None, None) from an agent before sequences."""
+    if value is None:
+        return None, None
+    sequence = _mapping(value, "sequence")
+    epoch = sequence.get("epoch")
+    if not isinstance(epoch, str) or not _EPOCH.fullmatch(epoch):
+        raise _malformed("sequence epoch is not a plain word of at most 64 characters")
+    return epoch, _count(sequence.get("number"), "sequence number", optional=False)
 
 
 def describe_evidence(evidence: dict[str, Any]) -> str:
@@ -97,8 +129,7 @@ def _policy_fields(policy: Any) -> tuple[int | None, str | None, str | None, str
         return None, None, None, None, []
     policy = _mapping(policy, "policy")
     version = policy.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise _malformed("policy version is not a whole number")
+    _count(version, "policy version")
     rejection = policy.get("last_rejection")
     reason = None
     if rejection is not None:
@@ -140,6 +171,7 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
                                  policy_rejection=rejection, source_errors=source_errors, exempt=exempt)
     agent_version = str(_text(agent.get("version"), "agent version"))
     detection = _text(agent.get("detection"), "agent detection", optional=True)
+    epoch, sequence = _sequence(report.get("sequence"))
     return ReportRecord(
         report_id=report["report_id"],
         host=str(_text(host.get("name"), "host name")),
@@ -161,6 +193,8 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         findings=_dumps(compact),
         state=state,
         reason=reason,
+        epoch=epoch,
+        sequence=sequence,
         agent_text=agent_text(agent_version, detection),
         policy_text=policy_text(version, policy_state),
         findings_text=findings_text(compact),

@@ -4,6 +4,7 @@ Precedence, first match wins:
   violation   the latest report found a banned app without cover (even when that report is
               old: the last thing known is a violation, and it is never hidden)
   stale       the latest report is older than the stale interval: nothing current is known
+              (its age is that of its `as_of`, which a clock running ahead cannot push on)
   error       the device rejected a policy, or a source failed, in its latest report
   exempt      banned apps found, every one covered by an exemption
   compliant   nothing banned found
@@ -32,7 +33,7 @@ class Reported(Protocol):
 
     state: str  # as `report_state` decided it at ingest
     reason: str
-    generated_at: str  # canonical UTC, `Z`
+    as_of: str  # canonical UTC, `Z`: its own time, never past its arrival (`store.Arrival`)
 
 
 def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, Any]],
@@ -70,16 +71,16 @@ class StateJudge:
 
     def current(self, latest: Reported) -> bool:
         """Whether the report is recent enough that what it states is the host's state."""
-        return latest.generated_at >= self.cutoff
+        return latest.as_of >= self.cutoff
 
     def state(self, latest: Reported | None) -> tuple[str, str]:
         """(state, why) from a host's latest report, or None: never reported."""
         if latest is None:
             return UNREPORTED, "never reported"
-        state, reason, generated_at = latest.state, latest.reason, latest.generated_at
+        state, reason = latest.state, latest.reason
         if self.current(latest):
             return state, reason
-        age = age_text(self.now - parse_time(generated_at))
+        age = age_text(self.now - parse_time(latest.as_of))
         if state == VIOLATION:
             return state, f"{reason} (last report {age} ago)"
         return STALE, f"no report for {age} (expected within {age_text(self.stale_after)})"

@@ -2,10 +2,10 @@
 
 `reports` has one row per report id, with what the views read; `envelopes` keeps each report
 exactly as signed (so it can be verified again later) apart from the rows the views scan;
-`hosts` holds each host's latest report (by the time the device generated it, so a late old
-report never hides a newer one): its id, a copy of the columns the views read and the texts the
-status table shows (`cell_texts`, made at ingest), so a view of 100,000 hosts is one ordered
-scan of one table, not 100,000 lookups into `reports`;
+`hosts` holds each host's latest report (`UPSERT_LATEST` says which that is: never the device's
+clock alone), its id, a copy of the columns the views read and the texts the status table shows
+(`cell_texts`, made at ingest), so a view of 100,000 hosts is one ordered scan of one table, not
+100,000 lookups into `reports`;
 `quarantine` lists every file refused, with the reason.
 Commits are durable (WAL, synchronous=FULL) because ingest moves files away only after one.
 A store of an earlier schema version is brought up to this one when it is opened.
@@ -13,6 +13,7 @@ A store of an earlier schema version is brought up to this one when it is opened
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -22,20 +23,22 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from banwatch.errors import InputError
-from banwatch.fleet.cell_texts import agent_text, findings_text, policy_text
+from banwatch.fleet.cell_texts import agent_text, clock_text, findings_text, policy_text
+from banwatch.fleet.defaults import CLOCK_TOLERANCE
+from banwatch.timestamps import isoformat, parse_time
 
 
 class ReportRecord(NamedTuple):
     """One report as the store keeps it: its `reports` row, in the store's column order and
-    encoded as stored (lists as comma-separated names or JSON), minus the time it was received;
-    then the texts the status table shows of it (`cell_texts`), kept in `hosts` only. Made where
-    the report is checked (a worker process, on a large ingest), so the SQLite writer only adds
-    that time."""
+    encoded as stored (lists as comma-separated names or JSON), minus what its arrival adds
+    (`Arrival`); then the texts the status table shows of it (`cell_texts`), kept in `hosts` only.
+    Made where the report is checked (a worker process, on a large ingest), so the SQLite writer
+    only adds the arrival."""
 
     report_id: str
     host: str
     groups: str  # comma-separated, sorted
-    generated_at: str  # UTC, `YYYY-MM-DDTHH:MM:SSZ`: sorts as it reads
+    generated_at: str  # UTC, `YYYY-MM-DDTHH:MM:SSZ`: sorts as it reads; the device's clock
     content_sha256: str
     agent_version: str
     detection: str | None
@@ -50,30 +53,62 @@ class ReportRecord(NamedTuple):
     source_errors: str  # JSON list of text
     dropped: int
     findings: str  # JSON list of compact findings
-    state: str  # what the report says (`states.report_state`); staleness is added when viewed
+    state: str  # what the report states (`states.report_state`); staleness is added when viewed
     reason: str
+    epoch: str | None  # the device's report sequence (`sequence.epoch`); None: an agent before sequences
+    sequence: int | None  # `sequence.number`: grows with every report of the epoch
     agent_text: str
     policy_text: str | None
     findings_text: str
 
 
-SCHEMA_VERSION = 3
+def clock_ahead(generated_at: str, received_at: str, tolerance: dt.timedelta = CLOCK_TOLERANCE) -> int:
+    """Seconds a report was dated past its arrival, when that is more than `tolerance`; else 0."""
+    ahead = parse_time(generated_at) - parse_time(received_at)
+    return int(ahead.total_seconds()) if ahead > tolerance else 0
+
+
+class Arrival:
+    """What a report's arrival adds to its record: the time it was received, the time it is
+    taken to be as of (`as_of`: its own, unless dated more than `tolerance` past its arrival,
+    then its arrival's: nothing can be generated after it is received), by how many seconds its
+    clock ran ahead, and that in words. One string comparison per report: canonical times sort
+    as the moments do."""
+
+    def __init__(self, received_at: dt.datetime, tolerance: dt.timedelta = CLOCK_TOLERANCE) -> None:
+        self.received_at = isoformat(received_at)
+        self.tolerance = tolerance
+        self.latest_plausible = isoformat(parse_time(self.received_at) + tolerance)
+
+    def columns(self, generated_at: str) -> tuple[str, str, int, str | None]:
+        """(received_at, as_of, clock_ahead, clock_text) of a report dated `generated_at`."""
+        if generated_at <= self.latest_plausible:
+            return self.received_at, generated_at, 0, None
+        ahead = clock_ahead(generated_at, self.received_at, self.tolerance)
+        return self.received_at, self.received_at, ahead, clock_text(generated_at, ahead)
+
+
+SCHEMA_VERSION = 4
 # A host's latest report as the status table shows it (`ReportLine`): its name, what its state is
 # judged from, its cells' texts. First in `hosts`, so the table reads the front of each row only.
-_LINE_COLUMNS = ("host", "generated_at", "state", "reason", "agent_text", "policy_text", "findings_text", "dropped")
+_LINE_COLUMNS = ("host", "as_of", "state", "reason", "agent_text", "policy_text", "findings_text", "dropped",
+                 "clock_text")
 # The rest the views read of it (`LatestReport`); the report id stays the key to everything else.
 _DETAIL_COLUMNS = ("groups", "agent_version", "detection", "policy_version", "policy_state", "policy_rejection",
-                   "exemptions", "findings")
+                   "exemptions", "findings", "clock_ahead")
+# What orders a host's reports (`UPSERT_LATEST`), kept with its latest.
+_ORDER_COLUMNS = ("epoch", "sequence")
 HOSTS_TABLE = """
 CREATE TABLE hosts (
     host TEXT PRIMARY KEY,
-    generated_at TEXT NOT NULL,
+    as_of TEXT NOT NULL,
     state TEXT NOT NULL,
     reason TEXT NOT NULL,
     agent_text TEXT NOT NULL,
     policy_text TEXT,
     findings_text TEXT NOT NULL,
     dropped INTEGER NOT NULL,
+    clock_text TEXT,
     report_id TEXT NOT NULL,
     groups TEXT NOT NULL,
     agent_version TEXT NOT NULL,
@@ -82,9 +117,20 @@ CREATE TABLE hosts (
     policy_state TEXT,
     policy_rejection TEXT,
     exemptions TEXT NOT NULL,
-    findings TEXT NOT NULL
+    findings TEXT NOT NULL,
+    clock_ahead INTEGER NOT NULL,
+    epoch TEXT,
+    sequence INTEGER
 ) WITHOUT ROWID"""
-SCHEMA = HOSTS_TABLE + """;
+# The columns schema 4 added to `reports`, as an upgrade adds them (hence the default).
+_ADDED_REPORT_COLUMNS = (
+    "epoch TEXT",  # the device's report sequence; NULL: an agent before sequences
+    "sequence INTEGER",
+    "clock_ahead INTEGER NOT NULL DEFAULT 0",  # seconds dated past its arrival, beyond the tolerance
+)
+# A report's `as_of` from its `reports` row (`hosts` keeps it as a column: staleness reads it).
+AS_OF = "CASE WHEN clock_ahead THEN received_at ELSE generated_at END"
+SCHEMA = HOSTS_TABLE + f""";
 CREATE TABLE reports (
     report_id TEXT PRIMARY KEY,
     host TEXT NOT NULL,
@@ -107,9 +153,11 @@ CREATE TABLE reports (
     findings TEXT NOT NULL,
     state TEXT NOT NULL,
     reason TEXT NOT NULL,
-    copies INTEGER NOT NULL DEFAULT 1
+    copies INTEGER NOT NULL DEFAULT 1,
+    {", ".join(_ADDED_REPORT_COLUMNS)}
 );
-CREATE INDEX reports_by_host ON reports (host, generated_at);
+-- Which epoch of a host's report sequence was stored first (`UPSERT_LATEST`).
+CREATE INDEX reports_by_epoch ON reports (host, epoch);
 -- A rowid table: each large envelope is appended, only the small report-id index takes random inserts.
 CREATE TABLE envelopes (report_id TEXT NOT NULL UNIQUE, envelope BLOB NOT NULL);
 CREATE TABLE quarantine (
@@ -137,54 +185,72 @@ _TEXT_FUNCTIONS: dict[str, tuple[Callable[..., str | None], tuple[str, ...]]] = 
     "agent_text": (agent_text, ("agent_version", "detection")),
     "policy_text": (policy_text, ("policy_version", "policy_state")),
     "findings_text": (lambda findings: findings_text(_json_list(findings)), ("findings",)),
+    "clock_text": (clock_text, ("generated_at", "clock_ahead")),
 }
-# A received report: a `ReportRecord`'s fields, then the time it was received.
-_RECEIVED = (*ReportRecord._fields, "received_at")
-_REPORT_COLUMNS = tuple(c for c in _RECEIVED if c not in _TEXT_FUNCTIONS)
+# A received report: a `ReportRecord`'s fields, then what its arrival adds (`Arrival.columns`).
+_RECEIVED = (*ReportRecord._fields, "received_at", "as_of", "clock_ahead", "clock_text")
+_REPORT_COLUMNS = tuple(c for c in _RECEIVED if c not in _TEXT_FUNCTIONS and c != "as_of")
 INSERT_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS)}) "  # noqa: S608 - constant names only
                   f"VALUES ({', '.join('?' * len(_REPORT_COLUMNS))})")
-_HOST_COLUMNS = (*_LINE_COLUMNS, "report_id", *_DETAIL_COLUMNS)
-# The newest report (by generation time, then id, so ties resolve the same way everywhere) wins.
+_HOST_COLUMNS = (*_LINE_COLUMNS, "report_id", *_DETAIL_COLUMNS, *_ORDER_COLUMNS)
+# Whether a report is newer than the host's latest. Its device's clock never decides that alone:
+# - both carry a sequence of the same epoch: the higher number (the agent numbers every report);
+# - of two epochs (the device was reinstalled, its numbers started again): the epoch the store
+#   received first is the older, whatever the numbers (looked up only then, by `reports_by_epoch`);
+# - either carries no sequence (an agent before sequences): the later `as_of`, a report's own
+#   time but never one past its arrival (`Arrival`), so a clock running ahead pins nothing.
+# Ties go to the higher report id, so they resolve the same way everywhere.
+NEWER = """CASE
+    WHEN excluded.epoch IS NULL OR hosts.epoch IS NULL
+        THEN (excluded.as_of, excluded.report_id) > (hosts.as_of, hosts.report_id)
+    WHEN excluded.epoch = hosts.epoch
+        THEN (excluded.sequence, excluded.report_id) > (hosts.sequence, hosts.report_id)
+    ELSE (SELECT min(rowid) FROM reports WHERE host = excluded.host AND epoch = excluded.epoch)
+        > (SELECT min(rowid) FROM reports WHERE host = excluded.host AND epoch = hosts.epoch)
+END"""
 UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S608 - constant names only
                  f"VALUES ({', '.join('?' * len(_HOST_COLUMNS))}) ON CONFLICT (host) DO UPDATE SET "
                  + ", ".join(f"{c} = excluded.{c}" for c in _HOST_COLUMNS[1:])
-                 + " WHERE (excluded.generated_at, excluded.report_id) > (hosts.generated_at, hosts.report_id)")
+                 + f" WHERE {NEWER}")
 # A received report -> its `reports` row (as INSERT_REPORT takes it), and its `hosts` row.
 report_row = itemgetter(*map(_RECEIVED.index, _REPORT_COLUMNS))
 host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
-# Where an older store's `hosts` rows come from when it is brought up to this schema (as
-# `hosts_before`): (tables, alias of the host's row, alias of its latest report's columns).
-# Schema 1 kept only the report id per host; schema 2 had no texts (made here, as ingest makes them).
-_UPGRADE_SOURCES = {
-    1: ("hosts_before h JOIN reports r ON r.report_id = h.report_id", "h", "r"),
-    2: ("hosts_before h", "h", "h"),
-}
+# Every earlier schema kept `reports` as schema 3 does; `hosts` differed, and is made again.
+_UPGRADABLE = (1, 2, 3)
 
 
-def _upgrade_statements(version: int) -> list[str]:
-    tables, host, report = _UPGRADE_SOURCES[version]
-    values = {"host": f"{host}.host", "report_id": f"{host}.report_id", "generated_at": f"{host}.generated_at"}
-    values |= {name: f"{name}({', '.join(f'{report}.{c}' for c in columns)})"
-               for name, (_, columns) in _TEXT_FUNCTIONS.items()}
-    select = ", ".join(values.get(c, f"{report}.{c}") for c in _HOST_COLUMNS)
-    return ["ALTER TABLE hosts RENAME TO hosts_before", HOSTS_TABLE,
-            f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {select} FROM {tables}",  # noqa: S608
-            "DROP TABLE hosts_before"]
+def _upgrade_statements() -> list[str]:
+    """An earlier store → this schema. Its reports predate sequences, so each host's latest is
+    the one with the latest `as_of` (as `NEWER` orders them): a report that pinned its host with a
+    clock running ahead pins it no longer. The arrival columns are made as ingest makes them."""
+    values = {name: f"{name}({', '.join(columns)})" for name, (_, columns) in _TEXT_FUNCTIONS.items()}
+    values["as_of"] = AS_OF
+    select = ", ".join(values.get(c, c) for c in _HOST_COLUMNS)
+    newest = ("SELECT id FROM (SELECT rowid AS id, row_number() OVER (PARTITION BY host "  # noqa: S608
+              f"ORDER BY {AS_OF} DESC, report_id DESC) AS place FROM reports) WHERE place = 1")
+    return [*(f"ALTER TABLE reports ADD COLUMN {column}" for column in _ADDED_REPORT_COLUMNS),
+            "UPDATE reports SET clock_ahead = clock_ahead(generated_at, received_at)",
+            "DROP INDEX IF EXISTS reports_by_host",
+            "CREATE INDEX reports_by_epoch ON reports (host, epoch)",
+            "DROP TABLE hosts", HOSTS_TABLE,
+            f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {select} FROM reports "  # noqa: S608
+            f"WHERE rowid IN ({newest})"]
 
 
 class ReportLine(NamedTuple):
     """A host's newest report as the status table shows it: what its state is judged from, and
     its cells' texts as made at ingest. The row exactly as stored: a table of 100,000 hosts
-    reads eight columns and builds nothing per cell."""
+    reads nine columns and builds nothing per cell."""
 
     host: str
-    generated_at: str
+    as_of: str  # its time (canonical UTC), never past its arrival: what staleness is judged by
     state: str  # what the report states; the view adds staleness (`states.StateJudge`)
     reason: str
     agent_text: str
     policy_text: str | None
     findings_text: str  # "" for no findings
     dropped: int
+    clock_text: str | None  # None: dated no later than its arrival allows (`Arrival`)
 
 
 class LatestReport(NamedTuple):
@@ -192,13 +258,14 @@ class LatestReport(NamedTuple):
     rest, as stored; lists are decoded only when asked for, as most hosts have none."""
 
     host: str
-    generated_at: str
+    as_of: str
     state: str
     reason: str
     agent_text: str
     policy_text: str | None
     findings_text: str
     dropped: int
+    clock_text: str | None
     groups_text: str
     agent_version: str
     detection: str | None
@@ -207,6 +274,14 @@ class LatestReport(NamedTuple):
     policy_rejection: str | None
     exemptions_text: str
     findings_json: str
+    clock_ahead: int  # seconds dated past its arrival, beyond the tolerance; 0 for most
+
+    @property
+    def generated_at(self) -> str:
+        """The time the device's clock gave the report (kept as `as_of` and how far ahead it was)."""
+        if not self.clock_ahead:
+            return self.as_of
+        return isoformat(parse_time(self.as_of) + dt.timedelta(seconds=self.clock_ahead))
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -276,20 +351,22 @@ class FleetStore:
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self.db.execute("COMMIT")
                 version = SCHEMA_VERSION
-        if version in _UPGRADE_SOURCES:
+        if version in _UPGRADABLE:
             version = self._upgrade(version)
         if version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"schema version {version}, this banwatch reads version {SCHEMA_VERSION}")
 
     def _upgrade(self, version: int) -> int:
         """One transaction: a store is either still at its old schema or wholly at this one. The
-        texts are made by the functions ingest makes them with, called from SQLite."""
+        texts and the arrival columns are made by the functions ingest makes them with, called
+        from SQLite."""
         for name, (function, columns) in _TEXT_FUNCTIONS.items():
             self.db.create_function(name, len(columns), function, deterministic=True)
+        self.db.create_function("clock_ahead", 2, clock_ahead, deterministic=True)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if self.db.execute("PRAGMA user_version").fetchone()[0] == version:  # not done meanwhile by another
-                for statement in _upgrade_statements(version):
+                for statement in _upgrade_statements():
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.execute("COMMIT")
@@ -329,9 +406,10 @@ class FleetStore:
             found.update(self.db.execute(query, chunk).fetchall())
         return found
 
-    def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], received_at: str) -> None:
-        stamp = (received_at,)
-        rows = [record + stamp for record, _ in received]
+    def add_reports(self, received: Sequence[tuple[ReportRecord, bytes]], arrival: Arrival) -> None:
+        """New reports, each then its host's latest if it is newer than the one there (`NEWER`)."""
+        columns = arrival.columns
+        rows = [record + columns(record.generated_at) for record, _ in received]
         self.db.executemany(INSERT_REPORT, map(report_row, rows))
         self.db.executemany("INSERT INTO envelopes (report_id, envelope) VALUES (?, ?)",
                             [(r.report_id, envelope) for r, envelope in received])

@@ -99,7 +99,9 @@ class StatusRow(NamedTuple):
     def detail_lines(self) -> list[str]:
         """`detail` as lines, one per finding."""
         report = self.entry.report
-        return detail_lines(self.state, self.reason, self.findings, report.dropped if report else 0)
+        if report is None:
+            return detail_lines(self.state, self.reason, (), 0)
+        return detail_lines(self.state, self.reason, self.findings, report.dropped, report.clock_text)
 
     def document(self) -> dict[str, Any]:
         report = self.entry.report
@@ -107,7 +109,8 @@ class StatusRow(NamedTuple):
                 "agent_version": report and report.agent_version, "policy_version": report and report.policy_version,
                 "policy_state": report and report.policy_state, "last_report": self.last_report,
                 "findings": self.findings, "dropped_reports": report.dropped if report else 0,
-                "detection": report and report.detection, "in_inventory": self.in_inventory}
+                "detection": report and report.detection, "in_inventory": self.in_inventory,
+                "generated_at": report and report.generated_at, "clock_ahead": report.clock_ahead if report else 0}
 
 
 def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[StatusRow]:
@@ -116,8 +119,9 @@ def status_rows(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.ti
 
 
 def _plain(report: Shown) -> bool:
-    """No findings and nothing dropped (most hosts): the row's detail is why the host is in its state."""
-    return not report.findings_text and not report.dropped
+    """No findings, nothing dropped, no clock skew (most hosts): the row's detail is why the host
+    is in its state."""
+    return not report.findings_text and not report.dropped and report.clock_text is None
 
 
 def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
@@ -128,15 +132,14 @@ def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
         detail = reason
     else:  # the stored line of all findings joins as the findings one by one would
         findings = (report.findings_text,) if report.findings_text else ()
-        detail = SEPARATOR.join(detail_lines(state, reason, findings, report.dropped))
-    return StatusRow(entry.name, state, report.agent_text, report.policy_text, report.generated_at, detail, reason,
-                     entry)
+        detail = SEPARATOR.join(detail_lines(state, reason, findings, report.dropped, report.clock_text))
+    return StatusRow(entry.name, state, report.agent_text, report.policy_text, report.as_of, detail, reason, entry)
 
 
 # The cells of a host whose report is current and plain, in the table's order, straight from its
 # stored line (the fields a `ReportLine` and a `LatestReport` both begin with).
 _PLAIN_CELLS = itemgetter(*map(ReportLine._fields.index,
-                               ("host", "state", "agent_text", "policy_text", "generated_at", "reason")))
+                               ("host", "state", "agent_text", "policy_text", "as_of", "reason")))
 
 
 def status_table(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[tuple[object, ...]]:
@@ -268,7 +271,7 @@ def rollout_rows(hosts: Iterable[FleetHost], *, policy_version: int | None = Non
         if report is None:
             rows.append(RolloutRow(host.name, UNREPORTED, None, "never reported"))
             continue
-        seen = f"as of {report.generated_at}"
+        seen = f"as of {report.as_of}"
         if agent_version is not None:
             has = report.agent_version == agent_version
             rows.append(RolloutRow(host.name, HAS if has else NOT_YET, report.agent_version, seen))

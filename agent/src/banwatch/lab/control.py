@@ -42,8 +42,9 @@ from banwatch.sources.base import SourceContext
 READY_TIMEOUT = 30.0
 NOT_ISOLATED = ("process table", "hostname", "machine id", "/etc/banwatch, /opt/banwatch, /var/lib/banwatch",
                 "dpkg database", "root login (each endpoint logs in as you)")
-_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_PACKAGE_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
+# Both become the file name <name>_<version>_all.deb in the lab's packages/: bounded, one line.
+_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,99}\Z")
+_PACKAGE_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]{0,59}\Z")
 
 
 def device_python() -> str:
@@ -184,7 +185,7 @@ def _log_tail(paths: LabPaths, name: str, lines: int = 15) -> str:
 
 def _is_lab_process(args: list[str], paths: LabPaths) -> bool:
     """An endpoint init (or its unshare) or a plain-mode sshd of this lab, from its argv."""
-    under_lab = [arg for arg in args if arg.startswith(paths.endpoint_dir(""))]
+    under_lab = [arg for arg in args if arg.startswith(os.path.join(paths.endpoints, ""))]
     if not under_lab:
         return False
     if any(arg.endswith(os.path.join("banwatch", "lab", "endpoint.py")) for arg in args):
@@ -285,9 +286,11 @@ def install_package(root: str, host: str, name: str, version: str = "1.0") -> No
     """Install a real (empty) .deb named `name` into the endpoint's own dpkg database."""
     if not _PACKAGE_NAME.match(name):
         raise InputError.single("NAME", f"'{name}' is not a Debian package name",
-                                "use lower-case letters, digits, '+', '-' and '.', starting with a letter or digit")
+                                "use 2 to 100 lower-case letters, digits, '+', '-' and '.', starting with a letter "
+                                "or digit")
     if not _PACKAGE_VERSION.match(version):
-        raise InputError.single("VERSION", f"'{version}' is not a package version", "start with a digit, e.g. 1.0")
+        raise InputError.single("VERSION", f"'{version}' is not a package version",
+                                "start with a digit, e.g. 1.0, in at most 60 characters")
     state = require_state(root)
     endpoint = state.endpoint(host)
     if state.mode != NAMESPACES:

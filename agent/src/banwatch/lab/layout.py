@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from banwatch import host_names
 from banwatch.errors import InputError
 
 ENDPOINT_PREFIX = "lab-ep-"
@@ -99,9 +100,11 @@ class LabPaths:
         # reports playbooks/collect.yml brings home.
         self.enrolled = os.path.join(self.root, "enrolled")
         self.collected = os.path.join(self.root, "collected")
+        self.endpoints = os.path.join(self.root, "endpoints")
 
     def endpoint_dir(self, name: str) -> str:
-        return os.path.join(self.root, "endpoints", name)
+        """An endpoint's folder, named by its inventory name (held to the host name rule)."""
+        return host_names.host_file(self.endpoints, name)
 
     def endpoint_file(self, name: str, file: str) -> str:
         return os.path.join(self.endpoint_dir(name), file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from banwatch import host_names
 from banwatch.atomic import write_atomic
 from banwatch.errors import InputError
 from banwatch.lab import procs
@@ -56,9 +57,13 @@ def load_state(paths: LabPaths) -> LabState | None:
             data = json.load(handle)
         if data.get("schema") != STATE_SCHEMA:
             raise ValueError(f"schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
-        return LabState(data["mode"], data["user"], data["python"], data["inventory"],
-                        [endpoint_from_dict(e) for e in data["endpoints"]],
-                        [(pid, started) for pid, started in data.get("spawned", [])])
+        state = LabState(data["mode"], data["user"], data["python"], data["inventory"],
+                         [endpoint_from_dict(e) for e in data["endpoints"]],
+                         [(pid, started) for pid, started in data.get("spawned", [])])
+        for endpoint in state.endpoints:  # each becomes a folder, an inventory host and an SSH key's name
+            if (why := host_names.problem(endpoint.name)) is not None:
+                raise ValueError(f"endpoint {host_names.shown(endpoint.name)} is not a usable host name: {why}")
+        return state
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -15,6 +15,7 @@ import os
 import shutil
 from typing import Any
 
+from banwatch import host_names
 from banwatch.device_policy import MAX_POLICY_BYTES
 from banwatch.timestamps import parse_time
 
@@ -24,7 +25,8 @@ ISSUE_FIELDS = ("version", "issued_at", "expires_at", "source_digest")
 
 
 def policy_file(folder: str, host: str) -> str:
-    return os.path.join(folder, host + POLICY_SUFFIX)
+    """`<folder>/<host>.policy.json`; a host name outside the rule is an InputError, never a path."""
+    return host_names.host_file(folder, host, POLICY_SUFFIX)
 
 
 def read_payload(path: str) -> dict[str, Any] | None:

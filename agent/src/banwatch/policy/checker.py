@@ -11,7 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from banwatch.errors import Problem
-from banwatch.safe_yaml import Document, Path
+from banwatch.safe_yaml import Document, Path, one_line
 
 _TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a mapping", bool: "true/false"}
 
@@ -32,7 +32,9 @@ class Checker:
         self.problems = problems
 
     def add(self, path: Path, entry: str | None, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.doc.file, self.doc.line(path), entry, message, fix))
+        """Record a problem; what it quotes from the file is shown on one printable line."""
+        self.problems.append(Problem(self.doc.file, self.doc.line(path), entry and one_line(entry), one_line(message),
+                                     one_line(fix)))
 
     def mapping(
         self,

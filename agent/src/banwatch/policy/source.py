@@ -59,6 +59,7 @@ _ID_KEYS = {
     "domains": (_DOMAIN, "write a bare domain such as example.com (subdomains are covered)"),
 }
 MATCH_KEYS = (*_GLOB_KEYS, *_ID_KEYS, "packages")
+_UNIQUE_EXEMPTION_FIX = "give each exemption a unique id; keep expired ones under their old id"
 
 
 def load_policy_source(directory: str | os.PathLike[str], today: dt.date | None = None) -> PolicySource:
@@ -122,6 +123,10 @@ def _read_banlist(check: Checker) -> tuple[tuple[App, ...], set[str]]:
     if top is None:
         return (), set()
     _schema(check, top)
+    return _apps(check, top)
+
+
+def _apps(check: Checker, top: dict[str, Any]) -> tuple[tuple[App, ...], set[str]]:
     entries = top.get("apps")
     if not isinstance(entries, list) or not entries:
         if "apps" in top:
@@ -131,6 +136,24 @@ def _read_banlist(check: Checker) -> tuple[tuple[App, ...], set[str]]:
                                                          fix="give each app a unique id")]
     declared = {raw["id"] for raw in entries if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     return tuple(apps), declared
+
+
+def read_compiled(apps: Any, exemptions: Any, where: str) -> tuple[tuple[App, ...], tuple[Exemption, ...]]:
+    """The apps and exemptions a signed policy carries, held to the rules of the source they were
+    built from, so a device never enforces what `policy check` would refuse (a rule that is not
+    text, a glob that matches everything); InputError naming the entry otherwise. The register's
+    date rules are not applied again: they held on the control node when the policy was issued."""
+    problems: list[Problem] = []
+    check = Checker(Document(where, {"apps": apps, "exemptions": exemptions}), problems)
+    read_apps, _declared = _apps(check, {"apps": apps})
+    if not isinstance(exemptions, list):
+        check.add(("exemptions",), None, "'exemptions' must be a list", "issue the policy again")
+        exemptions = []
+    read_exemptions = _unique_entries(check, exemptions, "exemptions", "exemption", read=_read_exemption,
+                                      fix=_UNIQUE_EXEMPTION_FIX)
+    if problems:
+        raise InputError(problems)
+    return read_apps, tuple(exemption for exemption, _path, _entry in read_exemptions)
 
 
 T = TypeVar("T", App, Exemption)
@@ -276,9 +299,8 @@ def _read_register(check: Checker, known_apps: set[str], today: dt.date) -> Regi
         return None
     rules = _RegisterRules(known_apps, max_days, today, frozenset(never_groups), frozenset(never_hosts))
     exemptions = []
-    unique_fix = "give each exemption a unique id; keep expired ones under their old id"
     for exemption, path, entry in _unique_entries(check, entries, "exemptions", "exemption",
-                                                  read=_read_exemption, fix=unique_fix):
+                                                  read=_read_exemption, fix=_UNIQUE_EXEMPTION_FIX):
         _check_exemption_rules(check, exemption, path, entry, rules)
         exemptions.append(exemption)
     return tuple(exemptions), max_days, frozenset(never_groups), frozenset(never_hosts)

@@ -20,7 +20,13 @@ def collect(ctx: SourceContext) -> list[Observation]:
                 continue
             found = True
             for name in sorted(os.listdir(base)):
-                versions = sorted(v for v in os.listdir(os.path.join(base, name)) if not v.startswith("."))
+                versions: list[str | None]
+                try:
+                    versions = sorted(v for v in os.listdir(os.path.join(base, name)) if not v.startswith("."))
+                except (NotADirectoryError, FileNotFoundError):
+                    continue  # a stray file (.DS_Store, a link to nowhere) is not a formula, and stops nothing
+                except OSError:
+                    versions = [None]  # unreadable, yet installed: still observed, under its name
                 if versions:
                     observations.append(
                         Observation("brew", KIND_PACKAGE, name, version=versions[-1],

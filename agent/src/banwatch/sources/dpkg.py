@@ -4,6 +4,11 @@ The result equals what `dpkg-query -W` lists for packages whose files are on dis
 status file, overlaid with any journal entries dpkg has not yet merged (`updates/`), the
 way dpkg itself reads it. Packages removed but with configuration left (`config-files`)
 or never installed are not present.
+
+Read as dpkg reads it, so no entry dpkg counts as installed can hide from the scan: field
+names and status words in any case, package names folded to lower case (ASCII only, as dpkg
+does), values trimmed of C whitespace only. Bytes that are not UTF-8 are kept losslessly
+(surrogateescape): such a package is still observed, and matched, under its own name.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ DATABASE = "var/lib/dpkg"
 PRESENT_STATES = frozenset(
     {"installed", "unpacked", "half-configured", "half-installed", "triggers-awaited", "triggers-pending"}
 )
+C_SPACE = " \t\n\v\f\r"  # C's isspace(): what dpkg trims around a field value
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def collect(ctx: SourceContext) -> list[Observation]:
@@ -27,11 +34,12 @@ def collect(ctx: SourceContext) -> list[Observation]:
     packages = read_database(database)
     observations = []
     for (name, arch), fields in sorted(packages.items()):
-        state = fields.get("Status", "").rsplit(" ", 1)[-1]
+        words = fields.get("status", "").split()
+        state = words[-1].lower() if words else ""
         if state not in PRESENT_STATES:
             continue
         observations.append(
-            Observation("dpkg", KIND_PACKAGE, name, version=fields.get("Version"),
+            Observation("dpkg", KIND_PACKAGE, name, version=fields.get("version"),
                         identifier=binary_package(name, arch, fields), extra={"arch": arch, "state": state})
         )
     return observations
@@ -39,35 +47,40 @@ def collect(ctx: SourceContext) -> list[Observation]:
 
 def binary_package(name: str, arch: str, fields: dict[str, str]) -> str:
     """dpkg's `${binary:Package}`: the name, arch-qualified for Multi-Arch: same packages."""
-    if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
+    if fields.get("multi-arch", "").lower() == "same" and arch not in ("", "all"):
         return f"{name}:{arch}"
     return name
 
 
 def read_database(database: str) -> dict[tuple[str, str], dict[str, str]]:
     packages: dict[tuple[str, str], dict[str, str]] = {}
-    with open(os.path.join(database, "status"), encoding="utf-8", errors="replace") as handle:
-        _merge(packages, handle.read())
+    _merge(packages, _read_text(os.path.join(database, "status")))
     updates = os.path.join(database, "updates")
     try:
-        journal = sorted(name for name in os.listdir(updates) if name.isdigit())
+        journal = sorted(name for name in os.listdir(updates) if name.isascii() and name.isdigit())
     except OSError:
         journal = []
     for name in journal:
-        with open(os.path.join(updates, name), encoding="utf-8", errors="replace") as handle:
-            _merge(packages, handle.read())
+        _merge(packages, _read_text(os.path.join(updates, name)))
     return packages
+
+
+def _read_text(path: str) -> str:
+    """The file's bytes as text, lossless: a byte that is not UTF-8 becomes a surrogate escape."""
+    with open(path, "rb") as handle:
+        return handle.read().decode("utf-8", "surrogateescape")
 
 
 def _merge(packages: dict[tuple[str, str], dict[str, str]], text: str) -> None:
     for stanza in parse_stanzas(text):
-        name = stanza.get("Package")
+        name = stanza.get("package", "").translate(_ASCII_LOWER)
         if name:
-            packages[(name, stanza.get("Architecture", ""))] = stanza
+            packages[(name, stanza.get("architecture", ""))] = stanza
 
 
 def parse_stanzas(text: str) -> list[dict[str, str]]:
-    """Deb822 paragraphs: 'Field: value' lines, continuation lines start with a space."""
+    """Deb822 paragraphs: 'Field: value' lines, continuation lines start with a space. Field
+    names are folded to lower case (dpkg matches them in any case)."""
     stanzas = []
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}
@@ -80,7 +93,8 @@ def parse_stanzas(text: str) -> list[dict[str, str]]:
                     fields[key] += "\n" + line[1:]
                 continue
             key, _, value = line.partition(":")
-            fields[key] = value.strip()
+            key = key.strip(C_SPACE).lower()
+            fields[key] = value.strip(C_SPACE)
         if fields:
             stanzas.append(fields)
     return stanzas

@@ -50,8 +50,11 @@ def read_bundle(bundle: str, scope: str) -> Observation | None:
             loaded = plistlib.loads(handle.read(PLIST_LIMIT))
         if isinstance(loaded, dict):
             info = loaded
-    except (OSError, plistlib.InvalidFileException, ValueError):
-        pass  # a bundle without a readable Info.plist is still reported by its folder name
+    # The file is the app's own, so untrusted, and plistlib raises far more than it documents on
+    # a damaged one (ExpatError, IndexError, LookupError, …): none of them may cost this bundle
+    # or the others. A bundle without a readable Info.plist is still reported by its folder name.
+    except Exception:  # noqa: BLE001, S110
+        pass
 
     def text(key: str) -> str | None:
         value = info.get(key)

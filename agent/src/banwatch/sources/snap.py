@@ -31,10 +31,14 @@ def collect(ctx: SourceContext) -> list[Observation]:
 
 
 def _version(current: str) -> str | None:
+    """The version snap.yaml states, when it is plain text or a number. The file comes with the
+    snap, so it is untrusted: any failure to read it (not mounted, not UTF-8, not YAML, nested
+    too deep) costs only the version, never the snap or the other snaps."""
     try:
-        with open(os.path.join(current, "meta", "snap.yaml"), encoding="utf-8") as handle:
-            meta = yaml.safe_load(handle.read(META_LIMIT))
-    except (OSError, yaml.YAMLError):
+        with open(os.path.join(current, "meta", "snap.yaml"), "rb") as handle:
+            meta = yaml.safe_load(handle.read(META_LIMIT).decode("utf-8"))
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):
         return None  # the squashfs may not be mounted; the name and revision still stand
     version = meta.get("version") if isinstance(meta, dict) else None
-    return str(version) if version is not None else None
+    # Not str() of a list or mapping: aliases can make one whose text is exponentially long.
+    return str(version) if isinstance(version, (str, int, float)) and not isinstance(version, bool) else None
