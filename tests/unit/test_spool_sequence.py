@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from banwatch.agent_config import SpoolSettings
 from banwatch.device_keys import load_report_key
 from banwatch.report_envelope import open_report
-from banwatch.spool import SEQUENCE_BLOCK, STATE_FILE, Spool
+from banwatch.spool import SEQUENCE_BLOCK, STATE_FILE, Spool, is_report_name, report_names
 from tests.device_config import write_agent_config
 from tests.unit.test_report_envelope import a_report
 
@@ -155,3 +157,15 @@ def test_killed_between_reserving_and_writing_no_number_is_given_twice(config):
     assert len({epoch for epoch, _ in numbered}) == 1
     assert len({n for _, n in numbered}) == len(numbered)  # never twice
     assert all(runs) and all(max(a) < min(b) for a, b in zip(runs, runs[1:]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(st.characters(blacklist_characters="/\0"), min_size=1, max_size=20),
+                          st.sampled_from([".report.json", "a.report.json", ".a.report.json", ".x.tmp", "..tmp",
+                                           ".tmp", "dropped.json", ".lock", "20261126T100000Z-x.report.json"]),
+                          st.builds("{}{}".format, st.text(max_size=5), st.sampled_from([".report.json", ".tmp"]))
+                          .filter(lambda n: "/" not in n and "\0" not in n)),
+                max_size=30))
+def test_the_listing_filter_of_every_put_says_what_is_report_name_says(names):
+    """`put` filters the whole spool's listing with string methods, not the name pattern: the same names."""
+    assert report_names(names) == sorted(n for n in names if is_report_name(n))

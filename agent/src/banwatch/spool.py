@@ -30,8 +30,10 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
+from operator import methodcaller
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -75,11 +77,22 @@ class SpoolUsage:
 
 # A spooled report's file name: not a dot file (a write in flight), no directory, the suffix.
 _REPORT_NAME = re.compile(r"[^./][^/]*" + re.escape(REPORT_FILE_SUFFIX))
-_TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_SUFFIX), re.DOTALL)
+# The same tests for a whole directory listing (every put checks the spool's), as C-level string
+# methods: a listing's names never hold "/", and its dot files sort together, before "/".
+_ENDS_AS_REPORT = methodcaller("endswith", REPORT_FILE_SUFFIX)
+_ENDS_AS_TEMP = methodcaller("endswith", TEMP_SUFFIX)
 
 
 def is_report_name(name: str) -> bool:
     return _REPORT_NAME.fullmatch(name) is not None
+
+
+def report_names(listing: Iterable[str]) -> list[str]:
+    """The names of a directory `listing` that are spooled reports (`is_report_name`), sorted:
+    oldest first."""
+    names = sorted(filter(_ENDS_AS_REPORT, listing))
+    del names[bisect_left(names, "."):bisect_left(names, "/")]  # dot files: writes in flight
+    return names
 
 
 class Spool:
@@ -124,7 +137,11 @@ class Spool:
             path = os.path.join(self.directory, name)
             write_atomic(path, data, 0o600)
             self._sizes[name] = len(data)
-            victims = self._over_bounds(sorted({name, *filter(_REPORT_NAME.fullmatch, listing)}), keep=name)
+            spooled = report_names(listing)
+            at = bisect_left(spooled, name)
+            if spooled[at:at + 1] != [name]:  # the same report put again replaced its file
+                spooled.insert(at, name)
+            victims = self._over_bounds(spooled, keep=name)
             if state.dropped or victims:  # counted and named before they go
                 told = sum(self._carried_by(victim) for victim in victims)
                 self._save_state(replace(state, dropped=len(victims) + told, carried=0, carrier=None,
@@ -169,7 +186,7 @@ class Spool:
 
     def _report_names(self) -> list[str]:
         try:
-            return sorted(name for name in os.listdir(self.directory) if is_report_name(name))
+            return report_names(os.listdir(self.directory))
         except FileNotFoundError:
             return []
 
@@ -286,7 +303,9 @@ class Spool:
 
     def _remove_temp_files(self, listing: list[str]) -> None:
         """What a write cut short by a crash left behind (only ever called under the lock)."""
-        for name in filter(_TEMP_NAME.fullmatch, listing):
+        for name in filter(_ENDS_AS_TEMP, listing):
+            if not name.startswith(".") or len(name) <= len(TEMP_SUFFIX):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.directory, name))
 
