@@ -70,3 +70,14 @@ def test_strict_json_takes_exactly_what_utf8_can_hold(value):
             strict_json.loads(data)
     else:
         assert strict_json.loads(data) == value
+
+
+def test_a_file_in_out_nested_too_deeply_is_passed_over_not_a_traceback(tmp_path):
+    """`policy build` reads what it built before to find the next version; a damaged file there
+    is ignored, as any unreadable one is."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "ws-00.policy.json").write_text("[" * 100_000)
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    ws-01:\n")
+    done = build(tmp_path, EXAMPLE_POLICY, tmp_path / "hosts.yml")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert (tmp_path / "out" / "ws-01.policy.json").exists()

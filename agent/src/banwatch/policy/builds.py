@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import os
 import shutil
 from typing import Any
 
-from banwatch import host_names
+from banwatch import host_names, strict_json
 from banwatch.device_policy import MAX_POLICY_BYTES
 from banwatch.timestamps import parse_time
 
@@ -33,9 +32,9 @@ def read_payload(path: str) -> dict[str, Any] | None:
     """The (unverified) payload of a policy this control node built, or None when unreadable."""
     try:
         with open(path, "rb") as handle:
-            envelope = json.loads(handle.read(MAX_POLICY_BYTES))
-        payload = json.loads(base64.b64decode(envelope["payload"]))
-    except (OSError, ValueError, KeyError, TypeError):
+            envelope = strict_json.loads(handle.read(MAX_POLICY_BYTES))
+        payload = strict_json.loads(base64.b64decode(envelope["payload"]))
+    except (OSError, ValueError, KeyError, TypeError):  # strict_json: deep nesting is a ValueError too
         return None
     return payload if isinstance(payload, dict) else None
 
