@@ -3,6 +3,7 @@ and the exec event parser."""
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import sys
@@ -108,9 +109,12 @@ def test_exec_events_are_parsed_and_other_events_skipped() -> None:
     assert [(e.pid, e.timestamp_ns) for e in events] == [(11, 7)]  # the thread group, not the thread
 
 
-def test_log_lines_are_json_objects(capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_lines_are_json_objects(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    earlier = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", earlier)
     log = agent_logger("info")
-    log.handlers[0].stream = sys.stderr  # type: ignore[attr-defined]
+    earlier.close()  # the stream the logger first met is gone: lines go to the stderr of now
+    monkeypatch.undo()
     log.info("detected", extra={"fields": {"pid": 42}})
     log.debug("not shown at info")
     (line,) = capsys.readouterr().err.splitlines()

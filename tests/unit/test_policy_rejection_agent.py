@@ -75,7 +75,8 @@ def test_an_older_signed_policy_is_rejected_and_the_last_good_stays_in_force(tmp
     sink = CollectingSink()
     with running(Agent(device.config(), sink)) as agent:
         assert agent.status["policy"]["version"] == 2 and agent.status["policy"]["rejected"]
-        start = next(r for r in sink.reports if r["trigger"] == "start")
+        # The start report reaches the sink through the outbox's writer thread, after the first scan.
+        start = wait_for(lambda: [r for r in sink.reports if r["trigger"] == "start"], what="the start report")[0]
         assert start["policy"]["version"] == 2 and "rollback" in start["policy"]["rejected"]["reason"]
         # A good policy installed ends the rejection, in status and in the reports.
         device.install([app(tag, process_names=[f"{tag}-app"])])

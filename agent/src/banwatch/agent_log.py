@@ -26,11 +26,23 @@ class JsonLines(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a line is logged, not the one at the first call:
+    a stream swapped out and closed since (a test's capture, a re-exec) never eats a line."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 def agent_logger(level: str = "info") -> logging.Logger:
     """The agent's logger, writing JSON lines to stderr at `level` (set again on reload)."""
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = CurrentStderr()
         handler.setFormatter(JsonLines())
         logger.addHandler(handler)
         logger.propagate = False
