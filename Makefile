@@ -29,10 +29,10 @@ system:
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): agent/pyproject.toml
+$(STAMP): agent/pyproject.toml tests/lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e 'agent[control,dev]'
+	$(BIN)/pip install --quiet -e 'agent[control,dev]' -e tests/lab
 	touch $(STAMP)
 
 $(WHEELS_STAMP): agent/pyproject.toml $(STAMP)
@@ -43,7 +43,9 @@ $(WHEELS_STAMP): agent/pyproject.toml $(STAMP)
 
 LAB_DIR := .lab
 LAB_INVENTORY := inventory/lab/hosts.yml
-LAB := $(BIN)/banwatch lab
+LAB := $(BIN)/banwatch-lab
+# The lab writes its fleet configuration, so `banwatch fleet` finds its store, inventory and drop box.
+FLEET_CONFIG := $(CURDIR)/$(LAB_DIR)/fleet.yml
 
 # The operator's job end to end on the fleet lab: a fresh lab, banned apps planted on some
 # endpoints, the agent, collector and policies deployed through Ansible, every agent reporting
@@ -65,14 +67,15 @@ demo: setup
 	@echo "== every agent scans now, signs its report and ships it to the collector"
 	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/report_now.yml
 	@echo "== the fleet view: reports ingested from the collector's drop box into the fleet store"
-	@$(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
+	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
 	@echo
-	@$(BIN)/banwatch fleet status; [ $$? -le 1 ]
+	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet status; [ $$? -le 1 ]
 	@echo
-	@$(BIN)/banwatch fleet exemptions; [ $$? -le 1 ]
-	@$(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
+	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet exemptions; [ $$? -le 1 ]
+	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
 	@echo
-	@echo "Next: the lab stays up for you to explore."
+	@echo "Next: the lab stays up for you to explore. First point banwatch fleet at it:"
+	@echo "  export BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG)"
 	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
 	@echo "  $(BIN)/ansible -i $(LAB_INVENTORY) endpoints -m ansible.builtin.ping"
 	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another; then report_now.yml and fleet ingest"
@@ -93,6 +96,7 @@ integration: setup
 
 lint: setup
 	$(BIN)/ruff check agent tests bench roles
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/banwatch policy check $(POLICY) > /dev/null
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline -q roles playbooks
 

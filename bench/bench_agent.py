@@ -33,7 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from banwatch.sources.exec_events import ExecEvents, unavailable_reason
+from banwatch.device.sources.exec_events import ExecEvents, unavailable_reason
 from tests.device import Device, app, banned_copy, unique_tag, wait_for
 
 BANNED_PROCESSES = 1000

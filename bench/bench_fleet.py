@@ -28,12 +28,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from banwatch.core.report.envelope import report_file_name, seal_report
+from banwatch.core.report.schema import REPORT_SCHEMA
+from banwatch.core.timestamps import isoformat
 from banwatch.fleet import store as store_module
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore
-from banwatch.report import REPORT_SCHEMA
-from banwatch.report_envelope import report_file_name, seal_report
-from banwatch.timestamps import isoformat
 from bench.common import line, verdict
 
 REPORTS = 100_000
@@ -145,7 +145,7 @@ def main(count: int = REPORTS) -> list[str]:
         write_inventory(inventory, list(enrolled))
 
         def status(*options: str) -> None:
-            subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", "status", "--store", str(store_path),
+            subprocess.run([sys.executable, "-m", "banwatch.cli", "fleet", "status", "--store", str(store_path),
                             "--stale-after", "1000000", *options], stdout=subprocess.DEVNULL, check=False, cwd=folder)
 
         def status_floor() -> None:

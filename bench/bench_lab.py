@@ -1,8 +1,8 @@
-"""`banwatch lab up` for 20 endpoints and `lab down`, against starting one bare sshd.
+"""`banwatch-lab up` for 20 endpoints and `banwatch-lab down`, against starting one bare sshd.
 
 Floor: one `sshd -D` with a prepared config and host key, from exec until it listens.
-Measured: `banwatch lab up --endpoints 20` from a fresh directory (keys, configs,
-namespaces, overlays, sshd, readiness of all 21 hosts), then `lab down`. Targets: up under
+Measured: `banwatch-lab up --endpoints 20` from a fresh directory (keys, configs,
+namespaces, overlays, sshd, readiness of all 21 hosts), then `banwatch-lab down`. Targets: up under
 10 s, and at most 3x the floor per endpoint.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from banwatch.lab.control import listening_sockets
+from banwatch_lab.control import listening_sockets
 from bench.common import verdict
 
 ENDPOINTS = 20
@@ -47,7 +47,7 @@ def bare_sshd_start(folder: Path) -> float:
 
 def timed(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([str(BIN / "banwatch"), "lab", *args], check=True, capture_output=True)
+    subprocess.run([str(BIN / "banwatch-lab"), *args], check=True, capture_output=True)
     return time.perf_counter() - started
 
 

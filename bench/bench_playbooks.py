@@ -79,7 +79,7 @@ def main() -> list[str]:
         folder = Path(scratch)
         lab, inventory, policy, control = folder / "lab", folder / "hosts.yml", folder / "policy", folder / "cp"
         shutil.copytree(REPO / "inventory" / "example" / "policy", policy)
-        subprocess.run([str(BIN / "banwatch"), "lab", "up", "--dir", str(lab), "--endpoints", str(ENDPOINTS),
+        subprocess.run([str(BIN / "banwatch-lab"), "up", "--dir", str(lab), "--endpoints", str(ENDPOINTS),
                         "--network", NETWORK, "--inventory", str(inventory)], check=True, capture_output=True)
         try:
             site = playbook("site.yml", inventory, policy, control)
@@ -93,7 +93,7 @@ def main() -> list[str]:
                 floors.append(plain_ssh_copy(lab, lab_hosts(inventory), sample))
             floor = min(floors)
         finally:
-            subprocess.run([str(BIN / "banwatch"), "lab", "down", "--dir", str(lab)], capture_output=True, check=False)
+            subprocess.run([str(BIN / "banwatch-lab"), "down", "--dir", str(lab)], capture_output=True, check=False)
     push = min(pushes)
     ratio = push / floor
     return [

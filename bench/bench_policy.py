@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from banwatch import signing
-from banwatch.device_policy import verify_policy
-from banwatch.inventory import InventoryHost
-from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
-from banwatch.policy.source import load_policy_source
+from banwatch.control.ansible_inventory import InventoryHost
+from banwatch.control.effective import build_payloads
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import signing
+from banwatch.core.policy.payload import PAYLOAD_TYPE
+from banwatch.core.policy.verify import verify_policy
 from bench.common import best_of, line, verdict
 
 HOSTS = 10_000

@@ -25,11 +25,11 @@ from pathlib import Path
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
-from banwatch.atomic import write_atomic
-from banwatch.device_keys import load_report_key
-from banwatch.report_envelope import report_file_name, seal_report
-from banwatch.shipper import SFTP_FSYNC, Shipper
-from banwatch.spool import Spool
+from banwatch.core.atomic import write_atomic
+from banwatch.core.report.envelope import report_file_name, seal_report
+from banwatch.device.keys import load_report_key
+from banwatch.device.report.ship import SFTP_FSYNC, Shipper
+from banwatch.device.report.spool import Spool
 from bench.common import line
 from tests.device_config import write_agent_config
 from tests.drop_box import make_drop_box

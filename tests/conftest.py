@@ -25,6 +25,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs the fleet lab (root and openssh-server); select with -m lab")
 
 
+@pytest.fixture(autouse=True)
+def no_fleet_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BANWATCH_FLEET_CONFIG the developer exported (as `make demo` suggests) never reaches a test."""
+    monkeypatch.delenv("BANWATCH_FLEET_CONFIG", raising=False)
+
+
 @pytest.fixture
 def example_policy_dir() -> Path:
     return EXAMPLE_POLICY

@@ -24,13 +24,15 @@ from typing import Any
 
 import yaml
 
-from banwatch import hostinfo, signing
-from banwatch.agent_config import AgentConfig, load_config
-from banwatch.daemon import Agent
-from banwatch.device_policy import INSTALLED, PolicyStore
-from banwatch.inventory import InventoryHost
-from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
-from banwatch.policy.source import load_policy_source
+from banwatch.control.ansible_inventory import InventoryHost
+from banwatch.control.effective import build_payloads
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import signing
+from banwatch.core.policy.payload import PAYLOAD_TYPE
+from banwatch.device import identity
+from banwatch.device.config import AgentConfig, load_config
+from banwatch.device.policy_store import INSTALLED, PolicyStore
+from banwatch.device.service.daemon import Agent
 
 HOST = "bw-test-device"
 
@@ -114,7 +116,7 @@ class Device:
         now = dt.datetime.now(dt.timezone.utc)
         source = load_policy_source(source_dir, now.date())
         host = InventoryHost(self.host, set(self.groups),
-                             {"banwatch_machine_id": hostinfo.machine_id() if self.machine_id is None
+                             {"banwatch_machine_id": identity.machine_id() if self.machine_id is None
                               else self.machine_id})
         payload = build_payloads(source, [host], version=self.version, issued_at=now)[self.host]
         return signing.canonical_json(signing.sign(signing.canonical_json(payload), PAYLOAD_TYPE, [self.key]))
@@ -128,7 +130,7 @@ class Device:
         return self.version
 
     def agent_command(self) -> list[str]:
-        return [sys.executable, "-m", "banwatch.cli.agent", "run", "--config", str(self.config_path)]
+        return [sys.executable, "-m", "banwatch.device.cli.main", "run", "--config", str(self.config_path)]
 
 
 class CollectingSink:

@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from banwatch import signing
-from banwatch.agent_config import AgentConfig, load_config
-from banwatch.device_keys import init_keys
+from banwatch.core import signing
+from banwatch.device.config import AgentConfig, load_config
+from banwatch.device.keys import init_keys
 
 
 def write_agent_config(folder: Path, *, keys: bool = True, **settings: Any) -> AgentConfig:

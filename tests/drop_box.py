@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from banwatch.lab import sshfiles
-from banwatch.shipper import SFTP_REQUESTS
+from banwatch.device.report.ship import SFTP_REQUESTS
+from banwatch_lab import sshfiles
 
 SFTP_COMMAND = f"internal-sftp -u 0277 -p {','.join(SFTP_REQUESTS)}"
 

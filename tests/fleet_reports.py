@@ -4,23 +4,21 @@ observations to report (matcher, exemption check, `build_report`), sealed as dev
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from banwatch import signing
-from banwatch.inventory import InventoryHost
-from banwatch.matcher import Matcher
-from banwatch.observations import Observation, SourceResult
-from banwatch.policy.effective import effective_payload, policy_from_payload
-from banwatch.policy.model import PolicySource
-from banwatch.report import build_report
-from banwatch.report_envelope import report_file_name, seal_report
-from banwatch.timestamps import isoformat
-from banwatch.verdicts import HostIdentity, decide
+from banwatch.control.policy_source import PolicySource
+from banwatch.core import signing
+from banwatch.core.report.envelope import report_file_name, seal_report
+from banwatch.core.timestamps import isoformat
+from banwatch.device.detect.matcher import Matcher
+from banwatch.device.detect.verdicts import HostIdentity, decide
+from banwatch.device.report.build import build_report
+from banwatch.device.sources.observations import Observation, SourceResult
+from tests.policies import device_policy
 
 POLICY_VERSION = 7
 
@@ -64,14 +62,11 @@ class Fleet:
                detection: str | None = None) -> dict[str, Any]:
         """What the agent on `host` reports after a scan that saw `observations`."""
         identity = HostIdentity(host, self.groups[host])
-        payload = effective_payload(self.source, InventoryHost(host, set(self.groups[host])), version=policy_version,
-                                    issued_at=generated_at - dt.timedelta(hours=1))
-        digest = "sha256:" + hashlib.sha256(signing.canonical_json(payload)).hexdigest()
-        policy = policy_from_payload(payload, "/etc/banwatch/policy.json", digest)
+        policy = device_policy(self.source, host, self.groups[host], version=policy_version,
+                               issued_at=generated_at - dt.timedelta(hours=1))
+        payload, digest = policy.payload, policy.digest
         findings = Matcher(policy.apps).match_all(observations)
-        verdicts = decide(findings, policy.exemptions, identity, generated_at.date(),
-                          never_exempt_groups=self.source.never_exempt_groups,
-                          never_exempt_hosts=self.source.never_exempt_hosts)
+        verdicts = decide(findings, policy.exemptions, identity, generated_at.date())
         results = [SourceResult("processes", "ok", [o for o in observations if o.source == "processes"]),
                    SourceResult("dpkg", "error" if failed_source == "dpkg" else "ok",
                                 [o for o in observations if o.source == "dpkg"],

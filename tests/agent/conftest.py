@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.sources.exec_events import unavailable_reason
+from banwatch.device.sources.exec_events import unavailable_reason
 from tests.device import Device, unique_tag
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.daemon import Agent
+from banwatch.device.service.daemon import Agent
 from tests.agent.conftest import needs_exec_events
 from tests.device import CollectingSink, Device, app, banned_copy, running, wait_exec, wait_for
 
@@ -138,7 +138,7 @@ def test_quarantine_and_restore_round_trip_byte_exact_with_owner_and_mode(device
     assert finding["action_taken"] == "quarantine" and finding["outcome"] == "killed"
     quarantine_id = finding["quarantine"]["id"]
     assert not binary.exists()
-    agent_cli = [sys.executable, "-m", "banwatch.cli.agent"]
+    agent_cli = [sys.executable, "-m", "banwatch.device.cli.main"]
     listed = subprocess.run([*agent_cli, "quarantine", "list", "--json", "--config", str(device.config_path)],
                             capture_output=True, text=True, check=True)
     assert f'"{quarantine_id}"' in listed.stdout and str(binary) in listed.stdout

@@ -26,12 +26,16 @@ FRESH_NETWORK = os.environ.get("BANWATCH_FRESH_TEST_NETWORK", "127.0.10")
 TEST_ENDPOINTS = 4  # two general, one press_office (exempted), one classified
 
 
-def banwatch(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(BIN / "banwatch"), *args], capture_output=True, text=True, timeout=120,
+def banwatch(*args: str, check: bool = True, program: str = "banwatch") -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(BIN / program), *args], capture_output=True, text=True, timeout=120,
                             check=False, cwd=REPO)
     if check and result.returncode != 0:
-        raise AssertionError(f"banwatch {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        raise AssertionError(f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def banwatch_lab(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return banwatch(*args, check=check, program="banwatch-lab")
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Lab:
         return next(e for e in self.state["endpoints"] if e["name"] == name)
 
     def lab(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return banwatch("lab", *args[:1], "--dir", str(self.directory), *args[1:], check=check)
+        return banwatch_lab(*args[:1], "--dir", str(self.directory), *args[1:], check=check)
 
     def ssh(self, host: str, command: str, *, known_hosts: Path | None = None) -> subprocess.CompletedProcess[str]:
         """A real OpenSSH login to the endpoint, its host key pinned by the lab's known_hosts."""
@@ -87,7 +91,7 @@ def running_lab(directory: Path, network: str) -> Iterator[Lab]:
                    "--inventory", str(handle.inventory))
         yield handle
     finally:
-        banwatch("lab", "down", "--dir", str(directory), check=False)
+        banwatch_lab("down", "--dir", str(directory), check=False)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from banwatch.core.report.envelope import REPORT_FILE_SUFFIX, claimed_host
 from banwatch.fleet.defaults import fleet_defaults
-from banwatch.report_envelope import REPORT_FILE_SUFFIX, claimed_host
 from tests.integration.conftest import Lab, banwatch
 
 pytestmark = pytest.mark.lab
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.lab
 
 def fleet(lab: Lab, command: str, *args: str) -> tuple[int, Any]:
     """`banwatch fleet COMMAND --format json` with the lab's store, inventory and keys; (exit code, JSON)."""
-    paths = fleet_defaults(str(lab.directory))
+    paths = fleet_defaults(str(lab.directory / "fleet.yml"))
     options = ["--store", paths.store, "--inventory", str(lab.inventory)]
     if command == "exemptions":
         options += ["--policy", str(paths.policy or "inventory/example/policy")]
@@ -51,7 +51,7 @@ def test_reports_travel_through_the_collector_and_the_fleet_view_is_exact(fresh_
     lab.lab("install-package", "lab-ep-02", "tiktok-desktop", "2.1.0")
     site = lab.playbook("playbooks/site.yml")
     assert site.returncode == 0, site.stdout[-4000:]
-    paths = fleet_defaults(str(lab.directory))
+    paths = fleet_defaults(str(lab.directory / "fleet.yml"))
     assert paths.dropbox is not None
     # The running agents report on their own: each scans with its new policy, signs the report
     # into its spool, and its shipper delivers it to the collector.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, Lab, banwatch, require_lab_support
+from tests.integration.conftest import BIN, Lab, banwatch_lab, require_lab_support
 
 pytestmark = pytest.mark.lab
 
@@ -50,7 +50,7 @@ def test_package_added_to_one_endpoint_is_seen_there_only(lab: Lab):
     assert subprocess.run(["dpkg-query", "-W", package], capture_output=True, check=False).returncode != 0
     # The agent's own dpkg source, run inside each endpoint, agrees.
     for host, present in (("lab-ep-02", True), ("lab-ep-01", False)):
-        listing = lab.ssh(host, f"{BIN}/banwatch inventory --source dpkg --format json")
+        listing = lab.ssh(host, f"{BIN}/banwatch-agent software --source dpkg --format json")
         assert (package in {obs["name"] for obs in json.loads(listing.stdout)}) is present
 
 
@@ -124,28 +124,28 @@ def lab_leftovers(directory: Path) -> tuple[list[str], list[str]]:
 def test_down_leaves_no_process_or_mount_even_after_a_crash(tmp_path: Path):
     require_lab_support()
     directory, inventory = tmp_path / "lab", tmp_path / "hosts.yml"
-    up = ("lab", "up", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.10",
+    up = ("up", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.10",
           "--inventory", str(inventory))
     try:
-        banwatch(*up)
+        banwatch_lab(*up)
         state = json.loads((directory / "state.json").read_text())
         name = f"TikTok-{uuid.uuid4().hex[:6]}"
-        banwatch("lab", "run", "--dir", str(directory), "lab-ep-01", "--as", name, "--", "sleep", "600")
+        banwatch_lab("run", "--dir", str(directory), "lab-ep-01", "--as", name, "--", "sleep", "600")
         assert name in process_names()
         # A crash: one endpoint dies, and the state file is lost.
         os.kill(state["endpoints"][1]["init_pid"], 9)
         (directory / "state.json").unlink()
-        stopped = banwatch("lab", "down", "--dir", str(directory))
+        stopped = banwatch_lab("down", "--dir", str(directory))
         assert "stopped" in stopped.stdout
         deadline = time.monotonic() + 5
         while lab_leftovers(directory) != ([], []) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert lab_leftovers(directory) == ([], [])
         assert name not in process_names()
-        again = banwatch("lab", "down", "--dir", str(directory))
+        again = banwatch_lab("down", "--dir", str(directory))
         assert "nothing to stop" in again.stdout
     finally:
-        banwatch("lab", "down", "--dir", str(directory), check=False)
+        banwatch_lab("down", "--dir", str(directory), check=False)
 
 
 def test_plain_mode_without_namespaces(tmp_path: Path):
@@ -153,17 +153,17 @@ def test_plain_mode_without_namespaces(tmp_path: Path):
     require_lab_support()
     directory, inventory = tmp_path / "lab", tmp_path / "hosts.yml"
     try:
-        up = banwatch("lab", "up", "--plain", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.11",
+        up = banwatch_lab("up", "--plain", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.11",
                       "--inventory", str(inventory))
         assert "Not isolated" in up.stderr and "process table" in up.stderr
-        status = json.loads(banwatch("lab", "status", "--dir", str(directory), "--format", "json").stdout)
+        status = json.loads(banwatch_lab("status", "--dir", str(directory), "--format", "json").stdout)
         assert all(row["ssh"].startswith("ok") and row["address"] == "127.0.0.1" for row in status)
         assert len({row["port"] for row in status}) == 3
-        pid = int(banwatch("lab", "run", "--dir", str(directory), "lab-ep-01", "--", "sleep", "600").stdout)
-        refused = banwatch("lab", "install-package", "--dir", str(directory), "lab-ep-01", "foo", check=False)
+        pid = int(banwatch_lab("run", "--dir", str(directory), "lab-ep-01", "--", "sleep", "600").stdout)
+        refused = banwatch_lab("install-package", "--dir", str(directory), "lab-ep-01", "foo", check=False)
         assert refused.returncode == 3 and "namespaced" in refused.stderr
-        banwatch("lab", "down", "--dir", str(directory))
+        banwatch_lab("down", "--dir", str(directory))
         assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
         assert lab_leftovers(directory) == ([], [])
     finally:
-        banwatch("lab", "down", "--dir", str(directory), check=False)
+        banwatch_lab("down", "--dir", str(directory), check=False)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from banwatch import signing
-from banwatch.report_envelope import open_report
-from tests.conftest import EXAMPLE_POLICY
+from banwatch.core import signing
+from banwatch.core.report.envelope import open_report
 from tests.integration.conftest import Lab
 
 pytestmark = pytest.mark.lab
@@ -53,8 +52,7 @@ class Reporting:
         return self.lab.ssh(host, command)
 
     def spool_a_scan(self, host: str) -> None:
-        done = self.run(host, f"{AGENT} scan --policy {EXAMPLE_POLICY} --host {host} --spool --config {CONFIG} "
-                              "--format json >/dev/null; test $? -le 1")
+        done = self.run(host, f"{AGENT} scan --spool --config {CONFIG} --format json >/dev/null; test $? -le 1")
         assert done.returncode == 0, done.stderr
 
     def sftp(self, host: str, command: str) -> subprocess.CompletedProcess[str]:
@@ -71,9 +69,12 @@ def changes(run: subprocess.CompletedProcess[str]) -> int:
 
 @pytest.fixture(scope="module")
 def reporting(lab: Lab) -> Reporting:
-    """Two devices deployed (keys made and enrolled), then the collector role: check, apply, apply again."""
+    """Two devices deployed (keys made and enrolled) with their policies, then the collector role:
+    check, apply, apply again."""
     deployed = lab.playbook("playbooks/deploy_agent.yml", "--limit", ",".join(DEVICES))
     assert deployed.returncode == 0, deployed.stdout[-3000:]
+    pushed = lab.playbook("playbooks/push_policy.yml", "--limit", ",".join(DEVICES))  # what `scan` judges against
+    assert pushed.returncode == 0, pushed.stdout[-3000:]
     runs = {"check": lab.playbook("playbooks/deploy_collector.yml", "--check", "--diff"),
             "apply": lab.playbook("playbooks/deploy_collector.yml")}
     runs["again"] = lab.playbook("playbooks/deploy_collector.yml")

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from banwatch import daemon
-from banwatch.daemon import Agent
-from banwatch.detector import Detector
-from banwatch.device_keys import load_report_key
-from banwatch.report_envelope import open_report
-from banwatch.spool import Spool
+from banwatch.core.report.envelope import open_report
+from banwatch.device.detect.detector import Detector
+from banwatch.device.keys import load_report_key
+from banwatch.device.report.spool import Spool
+from banwatch.device.service import daemon
+from banwatch.device.service.daemon import Agent
 from tests.device import Device, app, banned_copy, running, unique_tag, wait_for
 
 BIN = Path(sys.executable).parent

@@ -14,8 +14,8 @@ import jinja2
 import pytest
 import yaml
 
-from banwatch import signing
-from banwatch.agent_config import load_config
+from banwatch.core import signing
+from banwatch.device.config import load_config
 from tests.conftest import REPO
 
 ROLE = REPO / "roles" / "banwatch_agent"

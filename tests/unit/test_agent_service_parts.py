@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from banwatch.agent_log import agent_logger
-from banwatch.errors import InputError
-from banwatch.outbox import BATCH_LIMIT, Outbox
-from banwatch.sources.base import SourceContext
-from banwatch.sources.exec_events import PROC_EVENT_EXEC, parse_exec_events
-from banwatch.sources.package_watch import PackageWatch
-from banwatch.watchdog import CPU_OVER, MEMORY_OVER, OK, RESTART, Watchdog
+from banwatch.core.errors import InputError
+from banwatch.device.report.outbox import BATCH_LIMIT, Outbox
+from banwatch.device.service.log import agent_logger
+from banwatch.device.service.watchdog import CPU_OVER, MEMORY_OVER, OK, RESTART, Watchdog
+from banwatch.device.sources.base import SourceContext
+from banwatch.device.sources.exec_events import PROC_EVENT_EXEC, parse_exec_events
+from banwatch.device.sources.package_watch import PackageWatch
 from tests.device import CollectingSink, Device
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from banwatch.agent_config import load_config
-from banwatch.device_keys import init_keys, load_report_key
-from banwatch.errors import InputError
-from banwatch.report_envelope import open_report
-from banwatch.spool import Spool
-from tests.conftest import EXAMPLE_POLICY
+from banwatch.core.errors import InputError
+from banwatch.core.report.envelope import open_report
+from banwatch.device.config import load_config
+from banwatch.device.keys import init_keys, load_report_key
+from banwatch.device.report.spool import Spool
+from tests.device import Device, app
 from tests.device_config import write_agent_config
 
 BIN = Path(sys.executable).parent
@@ -100,9 +100,11 @@ def test_bad_reporting_settings_name_the_key_and_the_fix(tmp_path, settings, mes
 
 
 def test_a_scan_can_sign_and_spool_its_report(tmp_path):
-    config = write_agent_config(tmp_path)
-    done = agent("scan", "--policy", str(EXAMPLE_POLICY), "--host", "lab-ep-01", "--spool", "--config",
-                 config.path, "--format", "json")
+    device = Device(tmp_path, host="lab-ep-01")
+    device.install([app("tiktok", process_names=["TikTok"])])
+    config = device.config()
+    init_keys(config)
+    done = agent("scan", "--spool", "--config", config.path, "--format", "json")
     assert done.returncode in (0, 1), done.stderr
     printed = json.loads(done.stdout)
     spool = Spool.for_config(config)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from banwatch import sources
-from banwatch.sources.base import SourceContext
-from banwatch.sources.dpkg import PRESENT_STATES
+from banwatch.device import sources
+from banwatch.device.sources.base import SourceContext
+from banwatch.device.sources.dpkg import PRESENT_STATES
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs a Debian-based machine")
 

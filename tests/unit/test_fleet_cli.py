@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core.render import spreadsheet_cell
 from banwatch.fleet.defaults import fleet_defaults
-from banwatch.lab import procs
-from banwatch.policy.source import load_policy_source
-from banwatch.render import spreadsheet_cell
 from tests.conftest import EXAMPLE_POLICY, example_documents
 from tests.fleet_reports import DEMO_STATES, Fleet, demo_fleet
 
 
 def banwatch(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "banwatch.cli", "fleet", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -98,7 +97,7 @@ def test_quarantine_makes_ingest_exit_1_and_is_listed(demo):
 
 @pytest.mark.parametrize("args, message", [
     (("status",), "fleet.db: no fleet store here"),
-    (("ingest", "--enrolled", "enrolled"), "--from: no drop box given and no lab running"),
+    (("ingest", "--enrolled", "enrolled"), "--from: no drop box given and no fleet configuration is in use"),
     (("ingest", "--from", "dropbox", "--enrolled", "nowhere"), "nowhere: no directory of enrolled device keys"),
     (("status", "--inventory", "missing.yml"), "missing.yml: file not found"),
     (("status", "--inventory", "hosts.yml", "--stale-after", "0"), "--stale-after: 0 hours"),
@@ -137,32 +136,47 @@ def test_an_inventory_without_a_store_shows_every_host_unreported(demo):
     assert {row["state"] for row in rows} == {"unreported"} and len(rows) == 9
 
 
-def test_a_running_lab_provides_the_defaults(tmp_path, monkeypatch):
-    """A lab state whose endpoints are a live process (this one) counts as running."""
-    lab = tmp_path / ".lab"
-    lab.mkdir()
-    live = {"address": "127.0.1.1", "port": 22, "machine_id": "0" * 32, "launcher_pid": os.getpid(),
-            "launcher_started": procs.start_time(os.getpid())}
-    endpoints = [{"name": "lab-ep-01", "groups": ["general"], **live},
-                 {"name": "lab-collector", "groups": ["collectors"], **live}]
+def test_a_fleet_configuration_names_the_store_and_inputs(demo, monkeypatch):
+    """Paths in it are relative to its own folder; the environment names it, or --config."""
+    root, policy = demo
+    config = root / "site" / "fleet.yml"
+    config.parent.mkdir()
+    config.write_text(f"store: ../fleet.db\ninventory: ../hosts.yml\nenrolled: ../enrolled\ndropbox: ../dropbox\n"
+                      f"policy: {policy}\n")
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("BANWATCH_FLEET_CONFIG", str(config))
+    assert banwatch(elsewhere, "ingest").returncode == 0
+    monkeypatch.delenv("BANWATCH_FLEET_CONFIG")
+    rows = json.loads(banwatch(elsewhere, "status", "--config", str(config), "--format", "json").stdout)
+    assert {row["host"]: row["state"] for row in rows} == DEMO_STATES  # the inventory's never-heard-of host too
+    assert banwatch(elsewhere, "exemptions", "--config", str(config)).returncode in (0, 1)
+    defaults = fleet_defaults(str(config))
+    assert defaults.store == str(root / "site" / ".." / "fleet.db") and defaults.config == str(config)
 
-    def write_state() -> None:
-        (lab / "state.json").write_text(json.dumps({"schema": 1, "mode": "plain", "user": "root",
-                                                    "python": sys.executable, "inventory": "inventory/lab/hosts.yml",
-                                                    "endpoints": endpoints}))
 
-    write_state()
-    monkeypatch.chdir(tmp_path)
-    defaults = fleet_defaults()
-    # In plain mode the collector's files are this machine's own.
-    assert (defaults.store, defaults.inventory, defaults.enrolled, defaults.dropbox) == (
-        os.path.join(".lab", "fleet.db"), "inventory/lab/hosts.yml", str(lab / "enrolled" / "devices"),
-        "/var/lib/banwatch-collector/incoming")
-    for endpoint in endpoints:
-        endpoint["launcher_started"] = -1  # that process is gone: the lab is down
-    write_state()
-    assert fleet_defaults().store == "fleet.db" and fleet_defaults().inventory is None
+@pytest.mark.parametrize("text, message", [
+    ("- store\n", "expected a mapping"),
+    ("store: [a, b]\n", "'store'"),
+    ("stor: fleet.db\n", "stor"),
+])
+def test_a_bad_fleet_configuration_is_exit_2_naming_the_file(tmp_path, text, message):
+    config = tmp_path / "fleet.yml"
+    config.write_text(text)
+    result = banwatch(tmp_path, "status", "--config", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(config) in result.stderr and message in result.stderr and "Fix:" in result.stderr
+    assert not (tmp_path / "fleet.db").exists()
 
+
+def test_a_lab_folder_in_the_working_directory_changes_nothing(tmp_path):
+    """The product's defaults never come from the lab: only from a configuration someone named."""
+    (tmp_path / ".lab").mkdir()
+    (tmp_path / ".lab" / "fleet.yml").write_text("store: lab.db\n")
+    (tmp_path / ".lab" / "state.json").write_text("{}")
+    assert fleet_defaults().store == "fleet.db" and fleet_defaults().config is None
+    result = banwatch(tmp_path, "ingest", "--enrolled", "enrolled")
+    assert result.returncode == 2 and "no fleet configuration is in use" in result.stderr
 
 def test_only_the_inventorys_devices_count(demo):
     root, _ = demo

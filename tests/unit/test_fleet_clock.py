@@ -26,18 +26,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch.agent_config import SpoolSettings
-from banwatch.errors import InputError
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core.errors import InputError
+from banwatch.core.timestamps import isoformat, parse_time
+from banwatch.device.config import SpoolSettings
+from banwatch.device.report.spool import Spool
+from banwatch.device.sources.observations import Observation
 from banwatch.fleet import store as store_module
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore, LatestReport
 from banwatch.fleet.views import fleet_hosts, status_rows, status_table
-from banwatch.observations import Observation
-from banwatch.policy.source import load_policy_source
-from banwatch.spool import Spool
-from banwatch.timestamps import isoformat, parse_time
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import Fleet, tiktok_process
 from tests.unit.test_fleet_html import Tables, chromium, needs_chromium
@@ -100,7 +100,7 @@ def latest_id(fleet: Fleet, host: str = HOST) -> str:
 
 
 def banwatch(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "banwatch.cli", "fleet", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

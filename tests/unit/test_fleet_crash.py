@@ -14,10 +14,10 @@ import sys
 import time
 import uuid
 
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core.report.envelope import report_file_name, seal_report
+from banwatch.core.timestamps import isoformat
 from banwatch.fleet.defaults import sibling_dirs
-from banwatch.policy.source import load_policy_source
-from banwatch.report_envelope import report_file_name, seal_report
-from banwatch.timestamps import isoformat
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, Fleet, tiktok_process
 
@@ -26,7 +26,7 @@ KILLS = 6
 
 
 def ingest_process(root) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "banwatch.cli.main", "fleet", "ingest", "--from", "dropbox",
+    return subprocess.Popen([sys.executable, "-m", "banwatch.cli", "fleet", "ingest", "--from", "dropbox",
                              "--enrolled", "enrolled", "--store", "fleet.db"], cwd=root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

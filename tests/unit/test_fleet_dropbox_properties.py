@@ -32,15 +32,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import render, signing
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import render, signing
+from banwatch.core.report.envelope import MAX_REPORT_BYTES, REPORT_FILE_SUFFIX, REPORT_PAYLOAD_TYPE
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore
 from banwatch.fleet.views import fleet_hosts, status_rows, status_table
-from banwatch.policy.source import load_policy_source
-from banwatch.report_envelope import MAX_REPORT_BYTES, REPORT_FILE_SUFFIX, REPORT_PAYLOAD_TYPE
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import Fleet, tiktok_process
 
@@ -349,7 +349,7 @@ def test_odd_file_names_reach_the_admin_escaped_through_the_command_line(tmp_pat
     world.place(b"ok" + SUFFIX, seal(pristine, keys()["lab-ep-51"]))
 
     def fleet(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", *args, "--store", "store/fleet.db"],
+        return subprocess.run([sys.executable, "-m", "banwatch.cli", "fleet", *args, "--store", "store/fleet.db"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
 
     ingested = fleet("ingest", "--from", "dropbox", "--enrolled", "enrolled")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from banwatch.control.ansible_inventory import InventoryHost
+from banwatch.control.policy_source import load_policy_source
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.html import render_page
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore, LatestReport
 from banwatch.fleet.views import FleetHost, exemption_view, fleet_hosts, status_rows
-from banwatch.inventory import InventoryHost
-from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, demo_fleet
 

@@ -11,13 +11,13 @@ import uuid
 
 import pytest
 
-from banwatch.errors import InputError
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core.errors import InputError
+from banwatch.core.report.envelope import MAX_REPORT_BYTES, seal_report
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import PARTIAL_UPLOAD_AGE, Ingest, batch_bounds, ingest_lock
 from banwatch.fleet.store import SCHEMA_VERSION, FleetStore
-from banwatch.policy.source import load_policy_source
-from banwatch.report_envelope import MAX_REPORT_BYTES, seal_report
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import DEMO_HOSTS, Fleet, demo_fleet, tiktok_process
 

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from banwatch.control.ansible_inventory import InventoryHost
+from banwatch.control.policy_source import load_policy_source
 from banwatch.fleet.cell_texts import agent_text, policy_text
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest
@@ -26,8 +28,6 @@ from banwatch.fleet.views import (
     status_rows,
     status_table,
 )
-from banwatch.inventory import InventoryHost
-from banwatch.policy.source import load_policy_source
 from tests.conftest import EXAMPLE_POLICY, example_documents
 from tests.fleet_reports import DEMO_HOSTS, DEMO_STATES, Fleet, demo_fleet, tiktok_process
 

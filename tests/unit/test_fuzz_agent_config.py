@@ -19,9 +19,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import signing
-from banwatch.agent_config import COLLECTOR_KEYS, KEYS, SPOOL_KEYS, load_config
-from banwatch.errors import InputError
+from banwatch.core import signing
+from banwatch.core.errors import InputError
+from banwatch.device.config import COLLECTOR_KEYS, KEYS, SPOOL_KEYS, load_config
 from tests.device import Device, wait_for
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -76,7 +76,7 @@ JUNK = [
 def test_config_check_answers_each_kind_of_junk_with_exit_2(tmp_path: Path, data: bytes, expected: str) -> None:
     path = tmp_path / "agent.yml"
     path.write_bytes(data)
-    done = subprocess.run([sys.executable, "-m", "banwatch.cli.agent", "config", "check", str(path)],
+    done = subprocess.run([sys.executable, "-m", "banwatch.device.cli.main", "config", "check", str(path)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.splitlines()

@@ -17,14 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import sources
-from banwatch.matcher import Matcher
-from banwatch.observations import Observation
-from banwatch.policy.model import PACKAGE_MANAGERS, App, MatchRules, PolicySource
-from banwatch.scanner import scan
-from banwatch.sources import dpkg, rpm
-from banwatch.sources.base import SourceContext
-from banwatch.verdicts import HostIdentity
+from banwatch.core.policy.model import PACKAGE_MANAGERS, App, MatchRules
+from banwatch.core.policy.verify import VerifiedPolicy
+from banwatch.device import sources
+from banwatch.device.detect.matcher import Matcher
+from banwatch.device.detect.scan import scan
+from banwatch.device.detect.verdicts import HostIdentity
+from banwatch.device.sources import dpkg, rpm
+from banwatch.device.sources.base import SourceContext
+from banwatch.device.sources.observations import Observation
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BANNED = App("tiktok", "TikTok", "test ban", "high", "report", "banned",
@@ -155,9 +156,9 @@ def test_a_scan_reports_a_banned_package_whose_name_is_not_utf8(tmp_path: Path) 
     database = tmp_path / dpkg.DATABASE
     database.mkdir(parents=True)
     (database / "status").write_bytes(b"Package: TikTok\xff\xfe\nStatus: install ok installed\nVersion: 1\xc3(\n")
-    policy = PolicySource(str(tmp_path), (BANNED,), (), 0, frozenset(), frozenset(), "sha256:test")
+    policy = VerifiedPolicy({"version": 1}, "sha256:test", (BANNED,), ())
     report = scan(policy, HostIdentity("ws-01", frozenset()), ctx=SourceContext(root=str(tmp_path), details=False),
-                  source_names=["dpkg"])
+                  source_names=["dpkg"], policy_info={"version": 1, "digest": policy.digest})
     (finding,) = report["findings"]
     assert (finding["app"], finding["verdict"]) == ("tiktok", "violation")
     assert finding["evidence"]["name"].encode("utf-8", "surrogateescape") == b"tiktok\xff\xfe"

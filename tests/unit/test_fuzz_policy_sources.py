@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch.errors import InputError
-from banwatch.matcher import Matcher
-from banwatch.policy.source import BANLIST_FILE, EXEMPTIONS_FILE, load_policy_source
+from banwatch.control.policy_source import BANLIST_FILE, EXEMPTIONS_FILE, load_policy_source
+from banwatch.core.errors import InputError
+from banwatch.device.detect.matcher import Matcher
 from tests.conftest import EXAMPLE_POLICY, TODAY, example_documents
 from tests.unit.test_fuzz_signed_policy import JSON_VALUES, paths_of
 
@@ -124,7 +124,7 @@ def test_each_kind_of_junk_is_exit_2_and_one_line_per_problem(tmp_path: Path, ba
     folder.mkdir()
     (folder / BANLIST_FILE).write_bytes(banlist)
     (folder / EXEMPTIONS_FILE).write_bytes(EXAMPLE_TEXT[EXEMPTIONS_FILE])
-    done = subprocess.run([sys.executable, "-m", "banwatch.cli.main", "policy", "check", str(folder),
+    done = subprocess.run([sys.executable, "-m", "banwatch.cli", "policy", "check", str(folder),
                            "--as-of", dt.date.isoformat(TODAY)], capture_output=True, timeout=60, check=False)
     stderr = done.stderr.decode()
     assert done.returncode == 2 and "Traceback" not in stderr, stderr

@@ -18,14 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import signing
-from banwatch.device_policy import INSTALLED, MAX_POLICY_BYTES, REJECTED, UNCHANGED, PolicyStore
-from banwatch.inventory import InventoryHost
-from banwatch.matcher import Matcher
-from banwatch.observations import KIND_PACKAGE, KIND_PROCESS, Observation
-from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
-from banwatch.policy.source import load_policy_source
-from banwatch.verdicts import HostIdentity, decide
+from banwatch.control.ansible_inventory import InventoryHost
+from banwatch.control.effective import build_payloads
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import signing
+from banwatch.core.policy.payload import PAYLOAD_TYPE
+from banwatch.core.policy.verify import MAX_POLICY_BYTES
+from banwatch.device.detect.matcher import Matcher
+from banwatch.device.detect.verdicts import HostIdentity, decide
+from banwatch.device.policy_store import INSTALLED, REJECTED, UNCHANGED, PolicyStore
+from banwatch.device.sources.observations import KIND_PACKAGE, KIND_PROCESS, Observation
 from tests.conftest import EXAMPLE_POLICY
 from tests.unit.test_signed_policy import ISSUED, NOW, device
 
@@ -164,7 +166,7 @@ def test_install_and_the_running_agent_decide_alike(payload: dict[str, Any], ins
 def test_each_kind_of_junk_is_one_clear_rejection_through_the_cli(tmp_path: Path, data: bytes, reason: str) -> None:
     """`banwatch-agent policy install -`, as Ansible runs it: exit 2, one JSON line, no traceback."""
     store = fresh_device(str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "banwatch.cli.agent", "policy", "install", "-",
+    done = subprocess.run([sys.executable, "-m", "banwatch.device.cli.main", "policy", "install", "-",
                            "--config", store.config.path], input=data, capture_output=True, timeout=60, check=False)
     assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr
     answer = json.loads(done.stdout)

@@ -1,10 +1,10 @@
-"""Glob semantics as written in banwatch.globs."""
+"""Glob semantics as written in banwatch.core.globs."""
 
 from __future__ import annotations
 
 import pytest
 
-from banwatch.globs import PatternSet, too_broad
+from banwatch.core.globs import PatternSet, too_broad
 
 
 def tags(patterns, text, path=False):

@@ -16,11 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import host_names, signing
-from banwatch.cli.main import main
-from banwatch.errors import InputError
-from banwatch.inventory import MAX_NAME_PROBLEMS, load_inventory
-from banwatch.policy.builds import POLICY_SUFFIX, policy_file
+from banwatch.cli import main
+from banwatch.control.ansible_inventory import MAX_NAME_PROBLEMS, load_inventory
+from banwatch.control.builds import POLICY_SUFFIX, policy_file
+from banwatch.core import host_names, signing
+from banwatch.core.errors import InputError
 from tests.conftest import EXAMPLE_POLICY
 
 ISSUED = "2026-11-24T09:00:00Z"

@@ -21,19 +21,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from banwatch import host_names, signing
-from banwatch.agent_config import load_config
-from banwatch.errors import InputError
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import host_names, signing
+from banwatch.core.errors import InputError
+from banwatch.core.report.envelope import ReportRejected, open_report, seal_report
+from banwatch.core.report.schema import REPORT_SCHEMA
+from banwatch.device.config import load_config
 from banwatch.fleet.defaults import sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore
-from banwatch.lab.control import install_package
-from banwatch.lab.layout import LabPaths, plan
-from banwatch.lab.state import LabError, LabState, load_state, save_state
-from banwatch.policy.source import load_policy_source
-from banwatch.report import REPORT_SCHEMA
-from banwatch.report_envelope import ReportRejected, open_report, seal_report
+from banwatch_lab.control import install_package
+from banwatch_lab.layout import LabPaths, plan
+from banwatch_lab.state import LabError, LabState, load_state, save_state
 from tests.conftest import EXAMPLE_POLICY, REPO
 from tests.fleet_reports import Fleet
 

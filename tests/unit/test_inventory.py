@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.errors import InputError
-from banwatch.inventory import load_inventory
+from banwatch.control.ansible_inventory import load_inventory
+from banwatch.core.errors import InputError
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "inventory" / "example" / "hosts.yml"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from banwatch.killer import ALREADY_GONE, KILLED, REFUSED, Killer, KillOutcome
+from banwatch.device.act.kill import ALREADY_GONE, KILLED, REFUSED, Killer, KillOutcome
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 

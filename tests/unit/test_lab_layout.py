@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from banwatch.errors import InputError
-from banwatch.lab import procs
-from banwatch.lab.control import _is_lab_process, listening_sockets
-from banwatch.lab.layout import LabPaths, group_of, inventory, plan
+from banwatch.core.errors import InputError
+from banwatch_lab import procs
+from banwatch_lab.control import _is_lab_process, listening_sockets
+from banwatch_lab.layout import LabPaths, group_of, inventory, plan
 
 
 def test_groups_exercise_the_example_policy():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from banwatch.matcher import Matcher
-from banwatch.observations import KIND_BUNDLE, KIND_PACKAGE, KIND_PROCESS, Observation
-from banwatch.policy.model import App, MatchRules
+from banwatch.core.policy.model import App, MatchRules
+from banwatch.device.detect.matcher import Matcher
+from banwatch.device.sources.observations import KIND_BUNDLE, KIND_PACKAGE, KIND_PROCESS, Observation
 
 SHA = "a" * 64
 

@@ -23,19 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banwatch import signing
-from banwatch.daemon import Agent
-from banwatch.device_keys import init_keys, load_report_key
-from banwatch.matcher import Matcher
-from banwatch.observations import Observation
-from banwatch.policy.model import App, MatchRules
-from banwatch.policy.source import load_policy_source
-from banwatch.report import finding_document
-from banwatch.report_envelope import MAX_REPORT_BYTES, open_report, seal_report
-from banwatch.sources import processes
-from banwatch.spool import Spool
-from banwatch.verdicts import HostIdentity, decide
-from banwatch.wire_text import (
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import signing
+from banwatch.core.policy.model import App, MatchRules
+from banwatch.core.report.envelope import MAX_REPORT_BYTES, open_report, seal_report
+from banwatch.core.report.wire_text import (
     MAX_FINDINGS,
     MAX_PAYLOAD_BYTES,
     OMITTED,
@@ -45,6 +37,14 @@ from banwatch.wire_text import (
     original_bytes,
     wire_report,
 )
+from banwatch.device.detect.matcher import Matcher
+from banwatch.device.detect.verdicts import HostIdentity, decide
+from banwatch.device.keys import init_keys, load_report_key
+from banwatch.device.report.build import finding_document
+from banwatch.device.report.spool import Spool
+from banwatch.device.service.daemon import Agent
+from banwatch.device.sources import processes
+from banwatch.device.sources.observations import Observation
 from tests.conftest import EXAMPLE_POLICY
 from tests.device import Device, app, running, unique_tag, wait_for
 from tests.fleet_reports import Fleet
@@ -104,7 +104,7 @@ def test_a_scan_spools_a_banned_process_whose_path_and_arguments_are_not_utf8(tm
     try:
         done = subprocess.run([str(BIN / "banwatch-agent"), "scan", "--spool", "--config", str(device.config_path),
                                "--format", "json"], capture_output=True, timeout=60, check=False)
-        seen = subprocess.run([str(BIN / "banwatch"), "inventory", "--source", "processes", "--format", "json"],
+        seen = subprocess.run([str(BIN / "banwatch-agent"), "software", "--source", "processes", "--format", "json"],
                               capture_output=True, timeout=60, check=True)
     finally:
         proc.kill()
@@ -157,7 +157,7 @@ def test_every_view_shows_escaped_evidence_safely(tmp_path: Path) -> None:
     fleet.drop(fleet.report("lab-ep-40", now, [odd]))
 
     def fleet_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "banwatch.cli.main", "fleet", *args], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "banwatch.cli", "fleet", *args], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120, check=False)
 
     ingested = fleet_cli("ingest", "--from", str(fleet.dropbox), "--enrolled", str(fleet.enrolled))

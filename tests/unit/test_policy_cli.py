@@ -20,7 +20,7 @@ def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def banwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return run("banwatch.cli.main", *args)
+    return run("banwatch.cli", *args)
 
 
 def test_build_verify_install_and_scan(tmp_path: Path):
@@ -44,26 +44,26 @@ def test_build_verify_install_and_scan(tmp_path: Path):
     config = tmp_path / "agent.yml"
     config.write_text(f"host_name: ws-press-01.corp.example.gov\ntrusted_keys: [{keys / 'banwatch-policy.pub'}]\n"
                       f"policy_path: {tmp_path / 'device' / 'policy.json'}\nstate_dir: {tmp_path / 'device'}\n")
-    dry = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config), "--check")
+    dry = run("banwatch.device.cli.main", "policy", "install", str(press), "--config", str(config), "--check")
     assert json.loads(dry.stdout)["result"] == "installed" and not (tmp_path / "device" / "policy.json").exists()
     fact = tmp_path / "facts.d" / "banwatch.fact"
-    install = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config),
+    install = run("banwatch.device.cli.main", "policy", "install", str(press), "--config", str(config),
                   "--fact", str(fact), "--release-link", str(tmp_path / "no-release"))
     installed = json.loads(install.stdout)
     assert install.returncode == 0 and (installed["result"], installed["version"]) == ("installed", 2)
     assert installed["before"] is None and installed["after"]["version"] == 2
     assert any(e.startswith("EX-2026-014: tiktok until") for e in installed["after"]["exemptions"])
     assert installed["fact_changed"] and json.loads(fact.read_text())["policy_version"] == 2
-    again = run("banwatch.cli.agent", "policy", "install", str(press), "--config", str(config),
+    again = run("banwatch.device.cli.main", "policy", "install", str(press), "--config", str(config),
                 "--fact", str(fact), "--release-link", str(tmp_path / "no-release"))
     assert json.loads(again.stdout)["result"] == "unchanged" and not json.loads(again.stdout)["fact_changed"]
     other = str(out / "ws-fin-014.corp.example.gov.policy.json")
-    dry_wrong = run("banwatch.cli.agent", "policy", "install", other, "--config", str(config), "--check")
+    dry_wrong = run("banwatch.device.cli.main", "policy", "install", other, "--config", str(config), "--check")
     assert dry_wrong.returncode == 2 and "last_rejection" not in json.loads((tmp_path / "device" /
                                                                               "policy-state.json").read_text())
-    wrong = run("banwatch.cli.agent", "policy", "install", other, "--config", str(config))
+    wrong = run("banwatch.device.cli.main", "policy", "install", other, "--config", str(config))
     assert wrong.returncode == 2 and json.loads(wrong.stdout)["result"] == "rejected"
-    scan = run("banwatch.cli.agent", "scan", "--config", str(config), "--format", "json")
+    scan = run("banwatch.device.cli.main", "scan", "--config", str(config), "--format", "json")
     report = json.loads(scan.stdout)
     assert report["policy"]["version"] == 2 and report["host"]["name"] == "ws-press-01.corp.example.gov"
     assert "meant for another host" in report["policy"]["last_rejection"]["reason"]
@@ -76,7 +76,7 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path):
         banwatch("policy", "build", "--source", str(EXAMPLE_POLICY), "--inventory", str(tmp_path),
                  "--key", "k", "--out", "o", "--issued-at", "yesterday"),
         banwatch("policy", "verify", str(tmp_path / "missing.json"), "--key", str(tmp_path / "none.pub")),
-        run("banwatch.cli.agent", "policy", "install", "x.json", "--config", str(tmp_path / "agent.yml")),
+        run("banwatch.device.cli.main", "policy", "install", "x.json", "--config", str(tmp_path / "agent.yml")),
     ]
     for result in cases:
         assert result.returncode == 2, result

@@ -42,7 +42,7 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> Path:
                  ["policy", "build", "--source", str(EXAMPLE_POLICY), "--inventory",
                   str(REPO / "inventory" / "example" / "hosts.yml"), "--key",
                   str(folder / "keys" / "banwatch-policy.key"), "--out", str(folder / "out")]):
-        subprocess.run([sys.executable, "-m", "banwatch.cli.main", *args], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "banwatch.cli", *args], check=True, capture_output=True)
     return folder
 
 

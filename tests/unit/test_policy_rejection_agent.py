@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from banwatch.daemon import Agent
-from banwatch.device_policy import REJECTED, PolicyStore
+from banwatch.device.policy_store import REJECTED, PolicyStore
+from banwatch.device.service.daemon import Agent
 from tests.device import CollectingSink, Device, app, banned_copy, running, unique_tag, wait_for
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
@@ -31,7 +31,7 @@ def place(device: Device, data: bytes) -> None:
 
 def cli_status(device: Device) -> tuple[int, dict[str, Any], str]:
     """`banwatch-agent status` as a user runs it: exit code, the JSON document, the text form."""
-    command = [sys.executable, "-m", "banwatch.cli.agent", "status", "--config", str(device.config_path)]
+    command = [sys.executable, "-m", "banwatch.device.cli.main", "status", "--config", str(device.config_path)]
     as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=60, check=False)
     text = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     return as_json.returncode, json.loads(as_json.stdout), text.stdout

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from banwatch.errors import InputError
-from banwatch.policy.source import load_policy_source
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core.errors import InputError
 from tests.conftest import TODAY, example_documents
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.daemon import Agent
+from banwatch.device.service.daemon import Agent
 from tests.device import CollectingSink, Device, app, banned_copy, running, unique_tag, wait_for
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")

@@ -9,13 +9,14 @@ import shutil
 
 import pytest
 
-from banwatch.policy.source import load_policy_source
-from banwatch.scanner import scan
-from banwatch.sources import processes
-from banwatch.sources.base import SourceContext
-from banwatch.sources.exe_hash import HashCache
-from banwatch.verdicts import HostIdentity
+from banwatch.control.policy_source import load_policy_source
+from banwatch.device.detect.scan import scan
+from banwatch.device.detect.verdicts import HostIdentity
+from banwatch.device.sources import processes
+from banwatch.device.sources.base import SourceContext
+from banwatch.device.sources.exe_hash import HashCache
 from tests.conftest import TODAY, example_documents
+from tests.policies import device_policy, policy_info
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 NOW = dt.datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=dt.timezone.utc)
@@ -43,6 +44,12 @@ def test_long_name_past_comm_limit_is_recovered(spawn_named):
     assert by_pid(proc.pid).name == "TikTok LIVE Studio Launcher"
 
 
+def scan_as(source, host, groups, issued_at=NOW):
+    """A scan of this machine as `host` would run it, with the policy built for that host."""
+    policy = device_policy(source, host, groups, issued_at=issued_at)
+    return scan(policy, HostIdentity(host, frozenset(groups)), now=NOW, policy_info=policy_info(policy))
+
+
 def findings_for(report, pid):
     return [f for f in report["findings"] if f["evidence"].get("pid") == pid]
 
@@ -52,8 +59,7 @@ def test_scan_finds_banned_names_long_names_and_paths_with_spaces(spawn_named, e
     plain = spawn_named("TikTok")
     studio = spawn_named("TikTok LIVE Studio", folder="Program Files/TikTok LIVE Studio")
     harmless = spawn_named("notes")
-    policy = load_policy_source(example_policy_dir, TODAY)
-    report = scan(policy, HostIdentity("ws-fin-014", frozenset({"general"})), now=NOW)
+    report = scan_as(load_policy_source(example_policy_dir, TODAY), "ws-fin-014", {"general"})
     assert report["summary"]["verdict"] == "violation"
     for proc in (plain, studio):
         (finding,) = findings_for(report, proc.pid)
@@ -70,17 +76,19 @@ def test_scan_finds_banned_names_long_names_and_paths_with_spaces(spawn_named, e
 @linux_only
 def test_exempt_group_and_expired_exemption(spawn_named, example_policy_dir):
     proc = spawn_named("TikTok")
-    policy = load_policy_source(example_policy_dir, TODAY)
-    press = scan(policy, HostIdentity("ws-press-01", frozenset({"press_office"})), now=NOW)
+    source = load_policy_source(example_policy_dir, TODAY)
+    press = scan_as(source, "ws-press-01", {"press_office"})
     (finding,) = findings_for(press, proc.pid)
     assert (finding["verdict"], finding["exemption"]) == ("exempt", "EX-2026-014")
     assert finding["exemption_expires"] == "2027-08-31"
     assert press["summary"]["verdict"] == "compliant"
-    expired_host = scan(policy, HostIdentity("ws-events-11.corp.example.gov", frozenset({"general"})), now=NOW)
+    # Issued before EX-2025-031 ran out (on 2025-12-31); scanned after: the device says it expired.
+    expired_host = scan_as(source, "ws-events-11.corp.example.gov", {"general"}, issued_at=dt.datetime(
+        2025, 12, 1, tzinfo=dt.timezone.utc))
     (finding,) = findings_for(expired_host, proc.pid)
     assert finding["verdict"] == "violation"
     assert finding["note"] == "exemption EX-2025-031 expired on 2025-12-31"
-    classified = scan(policy, HostIdentity("sec-1", frozenset({"classified", "press_office"})), now=NOW)
+    classified = scan_as(source, "sec-1", {"classified", "press_office"})
     assert findings_for(classified, proc.pid)[0]["verdict"] == "violation"
 
 
@@ -92,7 +100,7 @@ def test_hash_rule_finds_a_renamed_copy(spawn_named, write_policy):
     banlist, register = example_documents()
     banlist["apps"][0]["match"]["executable_sha256"] = [digest]
     proc = spawn_named("quarterly-report")
-    report = scan(load_policy_source(write_policy(banlist, register), TODAY), HostIdentity("h", frozenset()), now=NOW)
+    report = scan_as(load_policy_source(write_policy(banlist, register), TODAY), "h", set())
     (finding,) = findings_for(report, proc.pid)
     assert finding["rule"] == {"kind": "executable_sha256", "pattern": digest}
     assert finding["evidence"]["sha256"] == digest

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.errors import InputError
-from banwatch.quarantine import QuarantineError, QuarantineStore, capture
+from banwatch.core.errors import InputError
+from banwatch.device.act.quarantine import QuarantineError, QuarantineStore, capture
 from tests.device import banned_copy, wait_exec
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from banwatch.render import MAX_CELL, _cell, table
+from banwatch.core.render import MAX_CELL, _cell, table
 
 # Cells as devices and views give them: clean text, and every kind that must be cleaned.
 POOL = ("compliant", "b c", "é", "日本", "", " ", "x  y", " lead", "trail ", "\x1b]0;pwned\x07", "two\nlines",

@@ -9,14 +9,14 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from banwatch.report import REPORT_SCHEMA
-from banwatch.report_envelope import (
+from banwatch.core.report.envelope import (
     MAX_REPORT_BYTES,
     ReportRejected,
     open_report,
     report_file_name,
     seal_report,
 )
+from banwatch.core.report.schema import REPORT_SCHEMA
 
 
 def a_report(host: str = "lab-ep-01") -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from banwatch.errors import InputError
-from banwatch.safe_yaml import load_yaml_file, parse_yaml
+from banwatch.core.errors import InputError
+from banwatch.core.safe_yaml import load_yaml_file, parse_yaml
 
 
 def error_of(text: str) -> str:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from banwatch.delivery import SpooledDelivery
-from banwatch.device_keys import load_report_key
-from banwatch.errors import InputError
-from banwatch.report_envelope import open_report
-from banwatch.shipper import Backoff, Shipper, ShipResult
-from banwatch.spool import Spool
+from banwatch.core.errors import InputError
+from banwatch.core.report.envelope import open_report
+from banwatch.device.keys import load_report_key
+from banwatch.device.report.delivery import SpooledDelivery
+from banwatch.device.report.ship import Backoff, Shipper, ShipResult
+from banwatch.device.report.spool import Spool
 from tests.device_config import write_agent_config
 from tests.drop_box import DropBox, make_drop_box
 from tests.unit.test_report_envelope import a_report
@@ -247,7 +247,7 @@ def test_a_shipper_attempt_that_raises_is_a_fault_until_a_later_one_delivers(run
 
 def test_the_running_agent_never_loads_the_ssh_code():
     """The daemon's memory stays small: paramiko lives only in the short-lived `ship` process."""
-    probe = "import sys, banwatch.cli.agent_service; print('paramiko' in sys.modules)"  # what `run` imports
+    probe = "import sys, banwatch.device.cli.service; print('paramiko' in sys.modules)"  # what `run` imports
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
 
@@ -256,7 +256,7 @@ def test_in_the_background_shipping_yields_the_cpu(tmp_path):
     """What the daemon's shipments run as: niced, so a shipment never competes with the device's
     user (or an Ansible run) for the CPU."""
     config = write_agent_config(tmp_path)
-    probe = ("import os, sys; from banwatch.cli.agent import main; "
+    probe = ("import os, sys; from banwatch.device.cli.main import main; "
              f"code = main(['ship', '--background', '--config', {config.path!r}]); "
              "print(code, os.nice(0) - int(sys.argv[1]))")
     done = subprocess.run([sys.executable, "-c", probe, str(os.nice(0))], capture_output=True, text=True,

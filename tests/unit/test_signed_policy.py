@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from banwatch import signing
-from banwatch.agent_config import load_config
-from banwatch.device_policy import INSTALLED, REJECTED, UNCHANGED, PolicyRejected, PolicyStore, verify_policy
-from banwatch.errors import InputError
-from banwatch.inventory import InventoryHost, load_inventory
-from banwatch.policy.effective import PAYLOAD_TYPE, build_payloads
-from banwatch.policy.source import load_policy_source
+from banwatch.control.ansible_inventory import InventoryHost, load_inventory
+from banwatch.control.effective import build_payloads
+from banwatch.control.policy_source import load_policy_source
+from banwatch.core import signing
+from banwatch.core.errors import InputError
+from banwatch.core.policy.payload import PAYLOAD_TYPE
+from banwatch.core.policy.verify import PolicyRejected, verify_policy
+from banwatch.device.config import load_config
+from banwatch.device.policy_store import INSTALLED, REJECTED, UNCHANGED, PolicyStore
 from tests.conftest import EXAMPLE_POLICY, REPO
 
 ISSUED = dt.datetime(2026, 11, 25, 9, tzinfo=dt.timezone.utc)

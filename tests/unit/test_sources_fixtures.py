@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from banwatch import sources
-from banwatch.sources import rpm
-from banwatch.sources.base import SourceContext
-from banwatch.sources.windows_appx import parse_full_name
-from banwatch.sources.windows_registry import RecordedRegistry
+from banwatch.device import sources
+from banwatch.device.sources import rpm
+from banwatch.device.sources.base import SourceContext
+from banwatch.device.sources.windows_appx import parse_full_name
+from banwatch.device.sources.windows_registry import RecordedRegistry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -156,7 +156,7 @@ def test_one_failing_source_does_not_stop_others(tmp_path, monkeypatch):
 
 
 def test_metainfo_with_entity_declarations_is_refused():
-    from banwatch.sources.flatpak_release import first_release_version  # noqa: PLC0415
+    from banwatch.device.sources.flatpak_release import first_release_version  # noqa: PLC0415
 
     bomb = (b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
             b'<component><releases><release version="&b;"/></releases></component>')

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from banwatch.agent_config import SpoolSettings
-from banwatch.device_keys import load_report_key
-from banwatch.report_envelope import open_report
-from banwatch.spool import SEQUENCE_BLOCK, STATE_FILE, Spool, is_report_name, report_names
+from banwatch.core.report.envelope import open_report
+from banwatch.device.config import SpoolSettings
+from banwatch.device.keys import load_report_key
+from banwatch.device.report.spool import SEQUENCE_BLOCK, STATE_FILE, Spool, is_report_name, report_names
 from tests.device_config import write_agent_config
 from tests.unit.test_report_envelope import a_report
 
@@ -122,15 +122,15 @@ def test_dropping_reports_keeps_the_sequence(config):
 
 PUT_ONE = """
 import sys, uuid
-from banwatch.agent_config import load_config
-from banwatch.spool import Spool
+from banwatch.device.config import load_config
+from banwatch.device.report.spool import Spool
 Spool.for_config(load_config(sys.argv[1])).put({"schema": "banwatch.report/1", "report_id": str(uuid.uuid4()),
     "generated_at": "2026-11-26T10:00:00Z", "host": {"name": "lab-ep-01", "groups": []}})
 """
 PUT_LOOP = """
 import sys, uuid
-from banwatch.agent_config import load_config
-from banwatch.spool import Spool
+from banwatch.device.config import load_config
+from banwatch.device.report.spool import Spool
 spool = Spool.for_config(load_config(sys.argv[1]))
 while True:
     spool.put({"schema": "banwatch.report/1", "report_id": str(uuid.uuid4()), "generated_at": "2026-11-26T10:00:00Z",

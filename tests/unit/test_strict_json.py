@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from banwatch import signing, strict_json
+from banwatch.core import signing, strict_json
 from tests.conftest import EXAMPLE_POLICY
 
 BIN = Path(sys.executable).parent

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from banwatch.matcher import Finding
-from banwatch.observations import KIND_PROCESS, Observation
-from banwatch.policy.model import Exemption, MatchRules
-from banwatch.verdicts import HostIdentity, decide
+from banwatch.core.policy.model import Exemption, MatchRules
+from banwatch.device.detect.matcher import Finding
+from banwatch.device.detect.verdicts import HostIdentity, decide
+from banwatch.device.sources.observations import KIND_PROCESS, Observation
 from tests.unit.test_matcher import app
 
 EXPIRES = dt.date(2027, 1, 31)
@@ -22,8 +22,8 @@ def exemption(hosts=(), groups=(), expires=EXPIRES, ex_id="EX-1", app_id="tiktok
     return Exemption(ex_id, app_id, tuple(hosts), tuple(groups), "r", "ciso", "T-1", expires)
 
 
-def verdict(host, exemptions, today=dt.date(2027, 1, 1), **never):
-    return decide([finding()], exemptions, host, today, **never)[0]
+def verdict(host, exemptions, today=dt.date(2027, 1, 1)):
+    return decide([finding()], exemptions, host, today)[0]
 
 
 def test_exempt_by_host_and_by_group():
@@ -44,13 +44,6 @@ def test_expiry_day_is_covered_the_day_after_is_not():
     late = verdict(host, [exemption(hosts=["ws-1"])], today=EXPIRES + dt.timedelta(days=1))
     assert late.verdict == "violation"
     assert late.note == f"exemption EX-1 expired on {EXPIRES}"
-
-
-def test_never_exemptable_group_wins_over_any_exemption():
-    host = HostIdentity("ws-1", frozenset({"press", "classified"}))
-    v = verdict(host, [exemption(groups=["press"])], never_exempt_groups=frozenset({"classified"}))
-    assert v.verdict == "violation"
-    assert "classified is never exemptable" in v.note
 
 
 def test_under_review_app_is_never_a_violation():

@@ -24,13 +24,13 @@ import shlex
 
 from ansible.plugins.action import ActionBase
 
-# What a signed policy may weigh (the agent refuses more: banwatch.device_policy.MAX_POLICY_BYTES).
+# What a signed policy may weigh (the agent refuses more: banwatch.device.policy_store.MAX_POLICY_BYTES).
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 # The shell's answers when the command is missing or cannot be run.
 NO_COMMAND = (126, 127)
 DEFAULTS = {"agent": "/opt/banwatch/current/bin/banwatch-agent", "config": "/etc/banwatch/agent.yml",
             "fact": "/etc/ansible/facts.d/banwatch.fact", "release_link": "/opt/banwatch/current"}
-# The host names banwatch accepts: the pattern of banwatch.host_names (docs/policy.md, 'Host names').
+# The host names banwatch accepts: the pattern of banwatch.core.host_names (docs/policy.md, 'Host names').
 HOST_NAME = re.compile(r"^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?\Z")
 
 

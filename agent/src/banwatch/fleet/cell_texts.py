@@ -12,8 +12,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from banwatch.core.report.schema import EXEMPT, VIOLATION
 from banwatch.fleet.states import age_text
-from banwatch.verdicts import EXEMPT, VIOLATION
 
 # Between the findings of one table cell.
 SEPARATOR = "; "

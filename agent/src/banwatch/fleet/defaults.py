@@ -1,8 +1,10 @@
-"""Where the fleet store and its inputs live unless an option says otherwise.
+"""Where the fleet store and its inputs live unless an option says otherwise, and the fleet's
+other defaults.
 
-While a fleet lab runs in `./.lab`, its store, inventory, enrolled keys and its collector's
-drop box are the defaults, so `banwatch fleet status` right after `make demo` shows the demo's fleet. Without a
-lab, the store is `./fleet.db` and the inputs must be named.
+A fleet configuration file (YAML: `store`, `inventory`, `enrolled`, `dropbox`, `policy`) names the
+paths once, so an admin types `banwatch fleet status`, not five options. It is the file given
+with `--config`, else the one $BANWATCH_FLEET_CONFIG names, else /etc/banwatch/fleet.yml when it
+exists. Without one, the store is `./fleet.db` and the inputs must be named.
 """
 
 from __future__ import annotations
@@ -11,17 +13,12 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
-from banwatch.errors import InputError
-from banwatch.lab.layout import COLLECTOR_NAME, LabPaths
-from banwatch.lab.state import LabError, LabState, endpoint_root, load_state
+from banwatch.core.errors import InputError, Problem
 
-LAB_DIR = ".lab"
 STORE_NAME = "fleet.db"
-# Where the banwatch_agent role enrols each device's report key (devices/<host>.pub).
-ENROLLED_DEVICES = "devices"
-# The banwatch_collector role's drop box on the collector (banwatch_collector_root/incoming).
-COLLECTOR_DROPBOX = "var/lib/banwatch-collector/incoming"
-EXAMPLE_POLICY = os.path.join("inventory", "example", "policy")
+CONFIG_VARIABLE = "BANWATCH_FLEET_CONFIG"
+SYSTEM_CONFIG = "/etc/banwatch/fleet.yml"
+CONFIG_KEYS = ("store", "inventory", "enrolled", "dropbox", "policy")
 # A host whose last report is older than this is `stale`: agents scan every 10 minutes by
 # default, so a day of silence means the device is off, cut off, or its agent is not running.
 STALE_AFTER = dt.timedelta(hours=24)
@@ -38,44 +35,47 @@ EXPIRING_DAYS = 14
 
 @dataclass(frozen=True)
 class FleetDefaults:
+    """Where the fleet's files are when no option names them: from a fleet configuration file."""
+
     store: str
     inventory: str | None = None
     enrolled: str | None = None
     dropbox: str | None = None
     policy: str | None = None
-    lab: str | None = None  # the lab directory these defaults come from
+    config: str | None = None  # the file these come from
 
 
-def fleet_defaults(lab_dir: str = LAB_DIR) -> FleetDefaults:
-    """The running lab's paths, or `./fleet.db` and nothing else."""
-    try:
-        state = load_state(LabPaths(lab_dir))
-    except LabError:
-        state = None
-    if state is None or not state.running():
+def fleet_defaults(config: str | None = None) -> FleetDefaults:
+    """The configuration named (`--config`), else $BANWATCH_FLEET_CONFIG, else SYSTEM_CONFIG when it
+    exists, else `./fleet.db` and every input named by its option. Paths in the file are taken
+    relative to the file's own folder."""
+    path = config or os.environ.get(CONFIG_VARIABLE) or (SYSTEM_CONFIG if os.path.exists(SYSTEM_CONFIG) else None)
+    if path is None:
         return FleetDefaults(store=STORE_NAME)
-    return FleetDefaults(
-        store=os.path.join(lab_dir, STORE_NAME),
-        inventory=state.inventory,
-        enrolled=os.path.join(LabPaths(lab_dir).enrolled, ENROLLED_DEVICES),
-        dropbox=lab_dropbox(state),
-        policy=EXAMPLE_POLICY if os.path.isdir(EXAMPLE_POLICY) else None,
-        lab=lab_dir,
-    )
+    # Imported here: without a configuration, `fleet status` never loads a YAML parser.
+    from banwatch.core.checker import Checker  # noqa: PLC0415
+    from banwatch.core.safe_yaml import load_yaml_file  # noqa: PLC0415
+
+    problems: list[Problem] = []
+    check = Checker(load_yaml_file(path), problems)
+    fields = check.mapping(check.doc.data, (), None, optional=CONFIG_KEYS)
+    values = {key: check.text(fields, key, (), None) for key in CONFIG_KEYS if key in fields} if fields else {}
+    if problems:
+        raise InputError(problems)
+    folder = os.path.dirname(os.path.abspath(path))
+    paths = {key: os.path.join(folder, value) for key, value in values.items() if value}
+    return FleetDefaults(store=paths.pop("store", STORE_NAME), config=path, **paths)
 
 
-def required(value: str | None, option: str, what: str) -> str:
-    """`value`, given or a default; else a clear error (no default: no lab is running)."""
+def required(value: str | None, option: str, what: str, defaults: FleetDefaults) -> str:
+    """`value`, given or from the configuration; else a clear error saying where to name it."""
     if value is None:
-        raise InputError.single(option, f"no {what} given and no lab running in ./.lab",
-                                f"give {option}, or run 'make demo' to bring the lab up")
+        where = f"and the fleet configuration {defaults.config} names none" if defaults.config else \
+            "and no fleet configuration is in use"
+        raise InputError.single(option, f"no {what} given {where}",
+                                f"give {option}, or name it in the fleet configuration (--config FILE or "
+                                f"${CONFIG_VARIABLE}; the fleet lab writes one: .lab/fleet.yml)")
     return value
-
-
-def lab_dropbox(state: LabState) -> str | None:
-    """The lab collector's drop box as this machine sees it (through its endpoint's root)."""
-    collectors = [e for e in state.endpoints if e.name == COLLECTOR_NAME]
-    return os.path.join(endpoint_root(state, collectors[0]), COLLECTOR_DROPBOX) if collectors else None
 
 
 def sibling_dirs(store: str) -> tuple[str, str]:

@@ -13,8 +13,8 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from banwatch import host_names, signing
-from banwatch.errors import InputError
+from banwatch.core import host_names, signing
+from banwatch.core.errors import InputError
 
 KEY_SUFFIX = ".pub"
 

@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from banwatch.core.report.envelope import MAX_REPORT_BYTES, ReportRejected, open_signed_report
 from banwatch.fleet.records import ReportRecord, report_record
-from banwatch.report_envelope import MAX_REPORT_BYTES, ReportRejected, open_signed_report
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_FROM = 2000

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
+from banwatch.core.render import visible
 from banwatch.fleet.views import ExemptionRow, StatusRow, UncoveredApp, state_counts
-from banwatch.render import visible
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2330;background:#fff}

@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from banwatch.errors import InputError
-from banwatch.fleet.defaults import CLOCK_TOLERANCE, sibling_dirs
-from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
-from banwatch.fleet.records import ReportRecord
-from banwatch.fleet.store import Arrival, FleetStore, QuarantinedFile
-from banwatch.report_envelope import (
+from banwatch.core.errors import InputError
+from banwatch.core.report.envelope import (
     PART_SUFFIX,
     REPORT_FILE_SUFFIX,
     ReportRejected,
     claimed_host,
     report_file_name,
 )
-from banwatch.timestamps import isoformat
+from banwatch.core.timestamps import isoformat
+from banwatch.fleet.defaults import CLOCK_TOLERANCE, sibling_dirs
+from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
+from banwatch.fleet.records import ReportRecord
+from banwatch.fleet.store import Arrival, FleetStore, QuarantinedFile
 
 # Batches start small, so storing starts as soon as the first files are checked, and grow, so a
 # large ingest waits on few commits (each one an fsync).

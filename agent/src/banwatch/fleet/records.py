@@ -12,11 +12,12 @@ import json
 import re
 from typing import Any
 
+from banwatch.core.report.envelope import ReportRejected
+from banwatch.core.report.schema import describe_evidence
+from banwatch.core.timestamps import isoformat
 from banwatch.fleet.cell_texts import agent_text, findings_text, policy_text
 from banwatch.fleet.states import report_state
 from banwatch.fleet.store import ReportRecord
-from banwatch.report_envelope import ReportRejected
-from banwatch.timestamps import isoformat
 
 _NAME = re.compile(r"[^\s,]+")
 # A sequence epoch: the agent makes 16 hex digits; anything plain and short is taken.
@@ -100,13 +101,6 @@ def _sequence(value: Any) -> tuple[str | None, int | None]:
     if not isinstance(epoch, str) or not _EPOCH.fullmatch(epoch):
         raise _malformed("sequence epoch is not a plain word of at most 64 characters")
     return epoch, _count(sequence.get("number"), "sequence number", optional=False)
-
-
-def describe_evidence(evidence: dict[str, Any]) -> str:
-    if "pid" in evidence:
-        return f"pid {evidence['pid']} {evidence.get('name') or evidence.get('exe')}"
-    parts = [evidence.get("identifier") or evidence.get("name"), evidence.get("version")]
-    return " ".join(str(p) for p in parts if p)
 
 
 def compact_finding(finding: Any, index: int) -> dict[str, Any]:

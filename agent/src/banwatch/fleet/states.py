@@ -20,8 +20,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from banwatch.timestamps import isoformat, parse_time
-from banwatch.verdicts import EXEMPT, VIOLATION
+from banwatch.core.report.schema import EXEMPT, VIOLATION
+from banwatch.core.timestamps import isoformat, parse_time
 
 COMPLIANT, STALE, ERROR, UNREPORTED = "compliant", "stale", "error", "unreported"
 # The order in which tables and counts list states: most urgent first.

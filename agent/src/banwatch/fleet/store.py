@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from banwatch.errors import InputError
+from banwatch.core.errors import InputError
+from banwatch.core.timestamps import isoformat, parse_time
 from banwatch.fleet.cell_texts import agent_text, clock_text, findings_text, policy_text
 from banwatch.fleet.defaults import CLOCK_TOLERANCE
-from banwatch.timestamps import isoformat, parse_time
 
 
 class ReportRecord(NamedTuple):

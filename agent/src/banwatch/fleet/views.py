@@ -15,14 +15,15 @@ from dataclasses import asdict, dataclass
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from banwatch.core.report.schema import UNDER_REVIEW, VIOLATION
 from banwatch.fleet.cell_texts import SEPARATOR, describe_finding, detail_lines
 from banwatch.fleet.states import STATES, UNREPORTED, StateJudge
 from banwatch.fleet.store import LatestReport, ReportLine
-from banwatch.verdicts import UNDER_REVIEW, VIOLATION
 
 if TYPE_CHECKING:
-    from banwatch.inventory import InventoryHost
-    from banwatch.policy.model import Exemption, PolicySource
+    from banwatch.control.ansible_inventory import InventoryHost
+    from banwatch.control.policy_source import PolicySource
+    from banwatch.core.policy.model import Exemption
 
 # What a view read of a host's latest report: the status table's line, or all of it.
 Shown = Union[ReportLine, LatestReport]

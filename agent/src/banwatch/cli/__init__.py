@@ -1,1 +1,0 @@
-"""Command-line entry points: `banwatch` (control node, admins) and `banwatch-agent` (device)."""

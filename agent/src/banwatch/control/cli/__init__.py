@@ -1,0 +1,1 @@
+"""The control node's commands."""

@@ -1,0 +1,1 @@
+"""`banwatch-agent`'s commands; each command's work is imported only when it runs."""

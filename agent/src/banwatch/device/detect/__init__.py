@@ -1,0 +1,1 @@
+"""Observations → findings → verdicts: which banned app is where, and whether an exemption covers it."""

@@ -1,0 +1,325 @@
+"""The report spool: signed reports wait here, crash-safe and bounded, until they are delivered.
+
+Each report is sealed with the device key and written with `write_atomic` as
+`<generated_at>-<report_id>.report.json`, so the directory sorted by name is oldest first and a
+crash leaves whole reports or none (a leftover temp file is never listed, and the next `put`
+removes it). When more than `max_reports` or `max_bytes` wait, the oldest are dropped; how many
+is kept in `dropped.json` until the next report carries it as `delivery: {"dropped": N}`.
+
+The count survives crashes exactly. Before the carrying report is written, the state names it
+as the carrier; before reports are dropped, the state counts them and names them. `pending`
+holds such names back, and the next `put` settles what a crash interrupted: the count was told
+if the carrier's file exists, and reports named for dropping go. A dropped report that itself
+carried a count hands that count on, so none is ever lost with it.
+
+Every report also carries `sequence: {"epoch": E, "number": N}`, inside what is signed: N grows
+with every put, across restarts, so the fleet store orders a device's reports by it and never by
+the device's clock. Numbers are reserved in blocks, durably, in the same state file before any of
+them is used, so a put costs no extra write: a crash or a restart skips the rest of a block (gaps),
+and no number is ever given twice. The epoch is a random id made when the state file is new (a
+fresh install, a wiped state directory): the numbers start again under it, and the fleet store
+knows the new epoch supersedes the old.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from operator import methodcaller
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from banwatch.core.atomic import fsync_directory, write_atomic
+from banwatch.core.report.envelope import REPORT_FILE_SUFFIX, report_file_name, seal_report
+from banwatch.device.config import AgentConfig, SpoolSettings
+from banwatch.device.keys import load_report_key
+
+STATE_FILE = "dropped.json"  # the drop count and the report sequence (named for what it first held)
+LOCK_FILE = ".lock"
+DELIVERY_LOCK_FILE = ".delivery.lock"
+TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>.tmp
+
+
+# Sequence numbers reserved per write of the state: one write per this many puts (or per start).
+SEQUENCE_BLOCK = 1024
+# Each write of the state leaves a new random token of this many bytes in the lock file.
+WRITE_TOKEN_BYTES = 16
+
+
+@dataclass(frozen=True)
+class SpoolState:
+    dropped: int = 0  # dropped, and not yet told by any report
+    carried: int = 0  # being told by the report named `carrier`
+    carrier: str | None = None
+    dropping: tuple[str, ...] = ()  # counted in `dropped`, perhaps not yet unlinked
+    epoch: str | None = None  # the report sequence's epoch; None: no number given yet
+    reserved: int = 0  # the highest sequence number reserved (every number given is at most this)
+
+
+@dataclass(frozen=True)
+class SpoolUsage:
+    reports: int
+    bytes: int
+    dropped: int  # waiting to be carried by the next report
+
+    def document(self) -> dict[str, int]:
+        return asdict(self)
+
+
+# A spooled report's file name: not a dot file (a write in flight), no directory, the suffix.
+_REPORT_NAME = re.compile(r"[^./][^/]*" + re.escape(REPORT_FILE_SUFFIX))
+# The same tests for a whole directory listing (every put checks the spool's), as C-level string
+# methods: a listing's names never hold "/", and its dot files sort together, before "/".
+_ENDS_AS_REPORT = methodcaller("endswith", REPORT_FILE_SUFFIX)
+_ENDS_AS_TEMP = methodcaller("endswith", TEMP_SUFFIX)
+
+
+def is_report_name(name: str) -> bool:
+    return _REPORT_NAME.fullmatch(name) is not None
+
+
+def report_names(listing: Iterable[str]) -> list[str]:
+    """The names of a directory `listing` that are spooled reports (`is_report_name`), sorted:
+    oldest first."""
+    names = sorted(filter(_ENDS_AS_REPORT, listing))
+    del names[bisect_left(names, "."):bisect_left(names, "/")]  # dot files: writes in flight
+    return names
+
+
+class Spool:
+    """One directory of sealed reports. `put` is for the agent; `pending`, `read` and `remove`
+    are for whoever delivers them (the shipper, or playbooks/collect.yml by the same rules)."""
+
+    def __init__(self, settings: SpoolSettings, key: Ed25519PrivateKey | None = None) -> None:
+        self.settings = settings
+        self.directory = settings.directory
+        self._key = key
+        # A spooled report never changes (named by its id, written whole), so each one's size is
+        # read from the disk once, not again at every later put's bounds check.
+        self._sizes: dict[str, int] = {}
+        # The block of sequence numbers this spool reserved: (epoch, reserved), and the next to give.
+        self._block: tuple[str | None, int] = (None, 0)
+        self._next = 1
+        # The state as this spool last read or wrote it, and which write that was (`_held_state`).
+        self._state: tuple[tuple[bytes, tuple[int, int, int] | None], SpoolState] | None = None
+
+    @classmethod
+    def for_config(cls, config: AgentConfig, *, sealing: bool = True) -> Spool:
+        """The device's spool; `sealing=False` for a reader that never puts (no key needed)."""
+        return cls(config.spool, load_report_key(config) if sealing else None)
+
+    def put(self, report: Mapping[str, Any]) -> str:
+        """Seal and spool `report`; drop the oldest if the spool is over its bounds. The path written."""
+        if self._key is None:
+            raise RuntimeError("this spool was opened without the device key: it cannot put")
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        with self._locked(LOCK_FILE) as lock:
+            state, number = self._number(self._settle(self._held_state(lock), lock), lock)
+            listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
+            self._remove_temp_files(listing)
+            document = dict(report)
+            document["sequence"] = {"epoch": state.epoch, "number": number}
+            if state.dropped:
+                document["delivery"] = {"dropped": state.dropped}
+            name = report_file_name(document)
+            data = seal_report(document, self._key)
+            if state.dropped:
+                self._save_state(replace(state, dropped=0, carried=state.dropped, carrier=name), lock)
+            path = os.path.join(self.directory, name)
+            write_atomic(path, data, 0o600)
+            self._sizes[name] = len(data)
+            spooled = report_names(listing)
+            at = bisect_left(spooled, name)
+            if spooled[at:at + 1] != [name]:  # the same report put again replaced its file
+                spooled.insert(at, name)
+            victims = self._over_bounds(spooled, keep=name)
+            if state.dropped or victims:  # counted and named before they go
+                told = sum(self._carried_by(victim) for victim in victims)
+                self._save_state(replace(state, dropped=len(victims) + told, carried=0, carrier=None,
+                                         dropping=tuple(victims)), lock)
+            self._unlink(victims)
+            return path
+
+    def pending(self) -> list[str]:
+        """Names of the reports waiting, oldest first (a report still being settled is held back)."""
+        state = self._load_state()
+        held = {state.carrier, *state.dropping}
+        return [name for name in self._report_names() if name not in held]
+
+    def read(self, name: str) -> bytes:
+        with open(os.path.join(self.directory, self._checked(name)), "rb") as handle:
+            return handle.read()
+
+    def remove(self, name: str, *, durable: bool = True) -> None:
+        """Forget a delivered report (already gone is fine: another shipper delivered it).
+        `durable=False` leaves the directory's fsync to `flush()`, for a batch: a removal lost
+        to a power cut only means the report is delivered again, and counted once by its id."""
+        try:
+            os.unlink(os.path.join(self.directory, self._checked(name)))
+        except FileNotFoundError:
+            return
+        if durable:
+            self.flush()
+
+    def flush(self) -> None:
+        fsync_directory(self.directory)
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        """One deliverer at a time (the agent's shipper, `banwatch-agent ship`), so none sends a report twice."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        with self._locked(DELIVERY_LOCK_FILE):
+            yield
+
+    def usage(self) -> SpoolUsage:
+        names = self._report_names()
+        return SpoolUsage(len(names), sum(self._size(name) for name in names), self._load_state().dropped)
+
+    def _report_names(self) -> list[str]:
+        try:
+            return report_names(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+
+    def _size(self, name: str) -> int:
+        size = self._sizes.get(name)
+        if size is None:
+            try:
+                size = self._sizes[name] = os.stat(os.path.join(self.directory, name)).st_size
+            except FileNotFoundError:
+                return 0
+        return size
+
+    def _over_bounds(self, names: list[str], keep: str) -> list[str]:
+        """The oldest of `names` (the spooled reports, oldest first) to drop so that at most
+        max_reports and max_bytes remain (never `keep`)."""
+        sizes = self._sizes_of(names)
+        count, total = len(names), sum(sizes.values())
+        victims = []
+        for name in names:
+            if count <= self.settings.max_reports and total <= self.settings.max_bytes:
+                break
+            if name == keep:
+                continue
+            victims.append(name)
+            count, total = count - 1, total - sizes.get(name, 0)
+        return victims
+
+    def _sizes_of(self, names: list[str]) -> dict[str, int]:
+        """The size of each of `names` (the spooled reports): reports gone are forgotten, new ones read."""
+        current = set(names)
+        for gone in self._sizes.keys() - current:
+            del self._sizes[gone]
+        for new in current - self._sizes.keys():
+            self._size(new)
+        return self._sizes
+
+    def _carried_by(self, name: str) -> int:
+        """The drop count a spooled report tells (0 for most), read before it is dropped itself."""
+        try:
+            envelope = json.loads(self.read(name))
+            delivery = json.loads(base64.b64decode(envelope["payload"])).get("delivery") or {}
+            return int(delivery.get("dropped", 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return 0
+
+    def _unlink(self, names: tuple[str, ...] | list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, name))
+        if names:
+            fsync_directory(self.directory)
+
+    def _number(self, state: SpoolState, lock: int) -> tuple[SpoolState, int]:
+        """The next sequence number, and the state that reserves it. From this spool's block while
+        no one (another process's spool) has reserved since; else a new block after theirs,
+        written (durably) before any number of it is used."""
+        if (state.epoch, state.reserved) != self._block or self._next > state.reserved:
+            epoch = state.epoch or secrets.token_hex(8)
+            self._next = max(state.reserved, 0) + 1 if state.epoch else 1
+            state = replace(state, epoch=epoch, reserved=self._next + SEQUENCE_BLOCK - 1)
+            self._save_state(state, lock)
+            self._block = (epoch, state.reserved)
+        number, self._next = self._next, self._next + 1
+        return state, number
+
+    def _settle(self, state: SpoolState, lock: int) -> SpoolState:
+        """Finish what a crash interrupted: was the carrier written (count told) or not (still to
+        tell)? Reports already counted as dropped go now."""
+        if state.carrier is None and not state.dropping:
+            return state
+        self._unlink(state.dropping)
+        told = state.carrier is None or os.path.exists(os.path.join(self.directory, state.carrier))
+        settled = replace(state, dropped=state.dropped if told else state.dropped + state.carried, carried=0,
+                          carrier=None, dropping=())
+        self._save_state(settled, lock)
+        return settled
+
+    def _load_state(self) -> SpoolState:
+        """The state as saved; a new one (a new sequence epoch) when there is none. A state saved
+        before reports were numbered has no epoch: its first put starts one."""
+        try:
+            with open(os.path.join(self.directory, STATE_FILE), encoding="utf-8") as handle:
+                data = json.load(handle)
+            epoch = data.get("epoch")
+            return SpoolState(int(data["dropped"]), int(data["carried"]), data["carrier"], tuple(data["dropping"]),
+                              epoch if isinstance(epoch, str) and epoch else None, int(data.get("reserved", 0)))
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+            return SpoolState()  # none yet (write_atomic never half-writes one)
+
+    def _written(self, lock: int) -> tuple[bytes, tuple[int, int, int] | None]:
+        """Which write of the state is on disk: the token its writer left in the lock file, and the
+        state file's inode, time and size (a writer without tokens still changes those)."""
+        try:
+            info = os.stat(os.path.join(self.directory, STATE_FILE))
+        except FileNotFoundError:
+            return os.pread(lock, WRITE_TOKEN_BYTES, 0), None
+        return os.pread(lock, WRITE_TOKEN_BYTES, 0), (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def _held_state(self, lock: int) -> SpoolState:
+        """The state, under the put lock: as this spool last read or wrote it while that is still
+        the last write (a pread and a stat, cheaper than the open of a missing file was), else
+        read again. Every put reads it, and another process's put may have changed it."""
+        written = self._written(lock)
+        if self._state is None or self._state[0] != written:
+            self._state = (written, self._load_state())
+        return self._state[1]
+
+    def _save_state(self, state: SpoolState, lock: int) -> None:
+        """Under the put lock. A new token first: should the write be cut short, a spool holding the
+        old state reads it again anyway."""
+        os.pwrite(lock, secrets.token_hex(WRITE_TOKEN_BYTES // 2).encode(), 0)
+        write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(asdict(state)).encode(), 0o600)
+        self._state = (self._written(lock), state)
+
+    def _remove_temp_files(self, listing: list[str]) -> None:
+        """What a write cut short by a crash left behind (only ever called under the lock)."""
+        for name in filter(_ENDS_AS_TEMP, listing):
+            if not name.startswith(".") or len(name) <= len(TEMP_SUFFIX):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, name))
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[int]:
+        fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _checked(name: str) -> str:
+        if not is_report_name(name):
+            raise ValueError(f"not a spooled report's name: {name!r}")
+        return name

@@ -1,0 +1,1 @@
+"""`banwatch fleet`'s commands."""

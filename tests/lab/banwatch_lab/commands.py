@@ -1,0 +1,68 @@
+"""The lab commands' work: start, stop, inspect and act inside the fleet lab's endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from banwatch.core import render
+from banwatch.core.cli import EXIT_OK, print_json
+from banwatch_lab import control
+from banwatch_lab.cli import EXIT_LAB
+from banwatch_lab.layout import LabPaths
+from banwatch_lab.state import PLAIN
+
+
+def run_up(args: argparse.Namespace) -> int:
+    state, started = control.up(args.dir, args.endpoints, args.inventory, network=args.network, plain=args.plain,
+                                policy_source=args.policy)
+    if not started:
+        print(f"lab already up in {LabPaths(args.dir).root} ({len(state.endpoints)} hosts); nothing to do")
+        return EXIT_OK
+    print(render.table(("host", "groups", "address"),
+                       [(e.name, ",".join(e.groups), f"{e.address}:{e.port}") for e in state.endpoints]))
+    print(f"\nlab up: {len(state.endpoints) - 1} endpoints and a collector ({state.mode}); "
+          f"inventory {state.inventory}")
+    if state.mode == PLAIN:
+        why = "--plain was asked for" if os.geteuid() == 0 else "not running as root"
+        print(f"warning: {why}, so endpoints are plain sshd instances without namespaces.\n"
+              f"Not isolated (shared with this machine): {'; '.join(control.NOT_ISOLATED)}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_down(args: argparse.Namespace) -> int:
+    stopped = control.down(args.dir)
+    if stopped is None:
+        print(f"no lab running in {LabPaths(args.dir).root}; nothing to stop")
+    else:
+        print(f"lab down: stopped {stopped} processes")
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    state, rows = control.status(args.dir)
+    if state is None:
+        print(f"no lab in {LabPaths(args.dir).root}; start one with 'banwatch-lab up'")
+        return EXIT_OK
+    if args.format == "json":
+        print_json([{"host": e.name, "groups": e.groups, "address": e.address, "port": e.port,
+                     "mode": state.mode, "running": alive, "ssh": ssh} for e, alive, ssh in rows])
+    else:
+        print(render.table(("host", "groups", "address", "pid", "ssh"),
+                           [(e.name, ",".join(e.groups), f"{e.address}:{e.port}",
+                             e.init_pid or e.launcher_pid, ssh) for e, _, ssh in rows]))
+    return EXIT_OK if all(ssh.startswith("ok") for _, _, ssh in rows) else EXIT_LAB
+
+
+def run_run(args: argparse.Namespace) -> int:
+    pid = control.run_in(args.dir, args.host, args.trailing_command, args.alias)
+    print(pid)
+    return EXIT_OK
+
+
+def run_install_package(args: argparse.Namespace) -> int:
+    control.install_package(args.dir, args.host, args.name, args.version)
+    print(f"installed {args.name} {args.version} on {args.host}")
+    return EXIT_OK
+
