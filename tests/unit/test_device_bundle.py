@@ -6,11 +6,11 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from banwatch.control.bundle import DEVICE_PROJECT, build_bundle
 from tests.conftest import REPO
@@ -53,7 +53,7 @@ def test_the_wheel_holds_core_and_device_only(device_wheel: Path):
 def test_every_device_module_imports_from_the_wheel_alone(device_wheel: Path, tmp_path: Path):
     """Without site (-S: no editable install of the whole project), only the wheel and the dependencies."""
     with zipfile.ZipFile(device_wheel) as wheel:
-        wheel.extractall(tmp_path)
+        wheel.extractall(tmp_path)  # noqa: S202 - the wheel this test just built
     probe = ("import importlib, pkgutil, banwatch.core, banwatch.device\n"
              "for package in (banwatch.core, banwatch.device):\n"
              "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"

@@ -68,7 +68,8 @@ COLLECTOR_KEYS = ("collector_host", "collector_port", "collector_user", "collect
 PATH_KEYS = ("trusted_keys", "policy_path", "state_dir", "run_dir", "log_file", "device_key", "spool_dir",
              "collector_known_hosts", "collector_key", "collector_dir")
 DEFAULT_SCAN_INTERVAL = 600
-# About two weeks of reports at the default interval, and room for them many times over.
+# About a week of reports at the default scan interval (1,000 reports, one per 10 minutes), with room in bytes
+# for reports many times their usual size.
 DEFAULT_SPOOL_MAX_REPORTS = 1000
 DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
 MIN_SPOOL_BYTES = 1024 * 1024  # one report of the largest size the collector accepts

@@ -1,6 +1,7 @@
 """`banwatch-agent run`: the long-running agent. Catches a banned app the moment it starts.
 
-One instance per device (a lock in the state directory), one thread, one selector loop:
+One instance per device (a lock in the state directory), one selector loop in the main thread,
+beside a scan worker, the report writer and the shipper:
 
 - detection: exec events from the kernel's process connector where it sends them (root, the
   initial PID namespace, Linux), each new process matched at once; elsewhere a poll of the
@@ -8,9 +9,9 @@ One instance per device (a lock in the state directory), one thread, one selecto
   and the next report says how many overruns there were.
 - full scans on start, when a new policy is installed, and every `scan_interval` seconds plus
   a random splay; package sources again whenever their databases change. Scans run on a
-  worker thread (background_scan.py), so exec events never wait for one.
-- actions on violations in `enforce` mode (actions.py); every report leaves through one
-  `ReportSink` (report_sink.py), after its actions have an outcome (outbox.py).
+  worker thread (detect/background.py), so exec events never wait for one.
+- actions on violations in `enforce` mode (act/actions.py); every report leaves through one
+  `ReportSink` (report/sink.py), after its actions have an outcome (report/outbox.py).
 - signals: SIGHUP reloads configuration and policy, sends pending reports, and rescans;
   SIGTERM/SIGINT finish the running scan and kills, send every pending report and exit.
 - self-limits (watchdog.py), a status file for `status` and the rollout's health gate, and
