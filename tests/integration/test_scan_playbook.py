@@ -13,6 +13,10 @@ pytestmark = pytest.mark.lab
 
 
 def test_scan_playbook_gives_each_host_its_verdict(lab: Lab, tmp_path: Path):
+    """Each device scans against its own signed policy, so the agent and the policies go first."""
+    for playbook in ("playbooks/deploy_agent.yml", "playbooks/push_policy.yml"):
+        done = lab.playbook(playbook)
+        assert done.returncode == 0, done.stdout[-3000:]
     for host in ("lab-ep-01", "lab-ep-03", "lab-ep-04"):  # general, press_office, classified
         lab.lab("run", host, "--as", "TikTok", "--", "sleep", "600")
     reports = tmp_path / "reports"

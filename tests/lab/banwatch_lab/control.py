@@ -207,7 +207,7 @@ def _is_lab_process(args: list[str], paths: LabPaths) -> bool:
     under_lab = [arg for arg in args if arg.startswith(os.path.join(paths.endpoints, ""))]
     if not under_lab:
         return False
-    if any(arg.endswith(os.path.join("banwatch", "lab", "endpoint.py")) for arg in args):
+    if any(arg.endswith(os.path.join("banwatch_lab", "endpoint.py")) for arg in args):
         return True
     return os.path.basename(args[0]) == "sshd" and "-f" in args
 
