@@ -15,7 +15,7 @@ SYSTEM_PACKAGES := openssh-server python3-apt
 SYSTEM_PACKAGES += chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup system demo test unit agent-tests integration lint collection bench clean
+.PHONY: setup system demo test unit agent-tests integration lint role-docs collection bench clean
 
 setup: system $(STAMP) $(WHEELS_STAMP)
 
@@ -98,7 +98,12 @@ integration: setup
 lint: setup
 	$(BIN)/ruff check agent tests bench $(COLLECTION)
 	$(BIN)/banwatch policy check $(POLICY) > /dev/null
+	$(BIN)/python $(COLLECTION)/tools/role_docs.py --check
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline -q $(COLLECTION)
+
+# Each role's README variables section, from its meta/argument_specs.yml.
+role-docs: setup
+	$(BIN)/python $(COLLECTION)/tools/role_docs.py
 
 # The collection's tarball: $(COLLECTION_OUT)/banwatch-deploy-<version>.tar.gz, for
 # `ansible-galaxy collection install` in any project.
