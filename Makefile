@@ -15,7 +15,7 @@ SYSTEM_PACKAGES := openssh-server python3-apt
 SYSTEM_PACKAGES += chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup system demo test unit agent-tests integration lint bench clean
+.PHONY: setup system demo test unit agent-tests integration lint role-docs collection bench clean
 
 setup: system $(STAMP) $(WHEELS_STAMP)
 
@@ -46,6 +46,10 @@ LAB_INVENTORY := inventory/lab/hosts.yml
 LAB := $(BIN)/banwatch-lab
 # The lab writes its fleet configuration, so `banwatch fleet` finds its store, inventory and drop box.
 FLEET_CONFIG := $(CURDIR)/$(LAB_DIR)/fleet.yml
+# The Ansible collection banwatch.deploy (roles/ and playbooks/ link into it; roles/README.md).
+# Its playbooks run by their full names (banwatch.deploy.site) through ansible.cfg's collections_path.
+COLLECTION := ansible_collections/banwatch/deploy
+COLLECTION_OUT := build/collection
 
 # The operator's job end to end on the fleet lab: a fresh lab, banned apps planted on some
 # endpoints, the agent, collector and policies deployed through Ansible, every agent reporting
@@ -63,9 +67,9 @@ demo: setup
 	@rm -rf $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-quarantine
 	@echo
 	@echo "== deploying: the agent on every endpoint, the collector's drop box, each endpoint's signed policy"
-	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) banwatch.deploy.site
 	@echo "== every agent scans now, signs its report and ships it to the collector"
-	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/report_now.yml
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) banwatch.deploy.report_now
 	@echo "== the fleet view: reports ingested from the collector's drop box into the fleet store"
 	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
 	@echo
@@ -95,10 +99,20 @@ integration: setup
 	$(BIN)/pytest -m lab tests/integration
 
 lint: setup
-	$(BIN)/ruff check agent tests bench roles
+	$(BIN)/ruff check agent tests bench $(COLLECTION)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/banwatch policy check $(POLICY) > /dev/null
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline -q roles playbooks
+	$(BIN)/python $(COLLECTION)/tools/role_docs.py --check
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline -q $(COLLECTION)
+
+# Each role's README variables section, from its meta/argument_specs.yml.
+role-docs: setup
+	$(BIN)/python $(COLLECTION)/tools/role_docs.py
+
+# The collection's tarball: $(COLLECTION_OUT)/banwatch-deploy-<version>.tar.gz, for
+# `ansible-galaxy collection install` in any project.
+collection: setup
+	$(BIN)/ansible-galaxy collection build $(COLLECTION) --output-path $(COLLECTION_OUT) --force
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from bench.common import verdict
+from tests.repo_vars import write_group_vars
 
 ENDPOINTS = 20
 NETWORK = "127.0.4"
@@ -81,6 +82,7 @@ def main() -> list[str]:
         shutil.copytree(REPO / "inventory" / "example" / "policy", policy)
         subprocess.run([str(BIN / "banwatch-lab"), "up", "--dir", str(lab), "--endpoints", str(ENDPOINTS),
                         "--network", NETWORK, "--inventory", str(inventory)], check=True, capture_output=True)
+        write_group_vars(inventory)
         try:
             site = playbook("site.yml", inventory, policy, control)
             site_again = playbook("site.yml", inventory, policy, control)

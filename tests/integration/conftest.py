@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
+from tests.repo_vars import write_group_vars
 
 BIN = Path(sys.executable).parent
 # A network of its own, so a lab left up by `make demo` (127.0.1.N) does not collide; another
@@ -69,7 +70,10 @@ class Lab:
                               env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
 
     def playbook(self, playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(REPO / playbook),
+        """A playbook by its path in the repository (playbooks/site.yml) or its name in the
+        collection (banwatch.deploy.site), which the repository's ansible.cfg resolves to the same file."""
+        target = playbook if playbook.startswith("banwatch.deploy.") else str(REPO / playbook)
+        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.inventory), target,
                                *args], capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
                               env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
 
@@ -83,12 +87,14 @@ def require_lab_support() -> None:
 
 @contextlib.contextmanager
 def running_lab(directory: Path, network: str) -> Iterator[Lab]:
-    """A lab of TEST_ENDPOINTS endpoints and a collector, up for the `with` block."""
+    """A lab of TEST_ENDPOINTS endpoints and a collector, up for the `with` block; beside its
+    inventory, what the roles need from this repository (tests/repo_vars.py)."""
     require_lab_support()
     handle = Lab(directory, directory / "hosts.yml")
     try:
         handle.lab("up", "--endpoints", str(TEST_ENDPOINTS), "--network", network,
                    "--inventory", str(handle.inventory))
+        write_group_vars(handle.inventory)
         yield handle
     finally:
         banwatch_lab("down", "--dir", str(directory), check=False)

@@ -162,6 +162,9 @@ def test_a_lab_package_name_or_version_that_would_be_no_file_name_is_refused(tmp
 
 # --- Ansible: the same pattern everywhere, and what it refuses ------------------------------------
 
+# The collection's action plugins (roles/ and playbooks/ link into the same collection).
+ACTION_PLUGINS = REPO / "ansible_collections" / "banwatch" / "deploy" / "plugins" / "action"
+
 def ansible_patterns() -> dict[str, str]:
     """Every copy of the rule's pattern in the roles, the playbooks and the policy install plugin."""
     found = {}
@@ -171,7 +174,7 @@ def ansible_patterns() -> dict[str, str]:
                 found[f"{vars_file.relative_to(REPO)}:{key}"] = value
     [task] = yaml.safe_load((REPO / "playbooks" / "tasks" / "host_name.yml").read_text())
     found["playbooks/tasks/host_name.yml"] = task["vars"]["banwatch_host_name_pattern"]
-    plugin = REPO / "roles" / "banwatch_policy" / "action_plugins" / "banwatch_policy_install.py"
+    plugin = ACTION_PLUGINS / "banwatch_policy_install.py"
     spec = importlib.util.spec_from_file_location("banwatch_policy_install", plugin)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -216,7 +219,8 @@ PLAYBOOK = """
   ignore_errors: true
   tasks:
     - name: Install through an agent that is not there
-      banwatch_policy_install: {{src: {policy}, agent: /nonexistent/banwatch-agent}}
+      banwatch_policy_install: {{src: {policy}, agent: /nonexistent/banwatch-agent, config: /nonexistent/agent.yml,
+                                fact: /nonexistent/banwatch.fact, release_link: /nonexistent/current}}
 - name: The policy role's check, which stops the whole play
   hosts: endpoints
   gather_facts: false
@@ -238,7 +242,7 @@ def test_the_roles_and_playbooks_refuse_the_names_the_rule_refuses_before_anythi
     policy.write_text("{}")
     playbook.write_text(PLAYBOOK.format(repo=REPO, policy=policy))
     env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_ACTION_PLUGINS": str(REPO / "roles" / "banwatch_policy" / "action_plugins")}
+           "ANSIBLE_ACTION_PLUGINS": str(ACTION_PLUGINS)}
     done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory),
                            str(playbook)], capture_output=True, text=True, timeout=120, env=env, check=False)
     refused = sorted(name for name in DEVICES if host_names.problem(name) is not None)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_POLICY, REPO
 
-PLUGINS = REPO / "roles" / "banwatch_policy" / "action_plugins"
+PLUGINS = REPO / "ansible_collections" / "banwatch" / "deploy" / "plugins" / "action"
 PLAYBOOK = """
 - hosts: localhost
   gather_facts: false

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -142,8 +141,6 @@ def inventory(endpoints: list[Endpoint], paths: LabPaths, *, user: str, python: 
             # Endpoints are logged into as root (a device has sudo; the lab's endpoints need none).
             "ansible_become": False,
             "banwatch_lab_dir": paths.root,
-            # The control node's agent, which endpoints see read-only until a release is deployed.
-            "banwatch_lab_agent": os.path.join(os.path.dirname(sys.executable), "banwatch-agent"),
             "banwatch_agent_trusted_keys": [paths.policy_pub],
             "banwatch_policy_signing_key": paths.policy_key,
             "banwatch_policy_build_dir": paths.policies,
