@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from banwatch.core.errors import InputError
-from banwatch_lab import procs
+from banwatch_lab import endpoint, procs
 from banwatch_lab.control import _is_lab_process, listening_sockets
 from banwatch_lab.layout import LabPaths, group_of, inventory, plan
 
@@ -59,7 +59,7 @@ def test_inventory_pins_host_keys(tmp_path):
 def test_lab_processes_are_recognised_by_argv(tmp_path):
     paths = LabPaths(str(tmp_path))
     spec = paths.endpoint_file("lab-ep-01", "ssh_host_ed25519_key")
-    init = ["unshare", "--pid", "--", "/usr/bin/python3", "-I", "-S", "/x/banwatch/lab/endpoint.py", "lab-ep-01", spec]
+    init = ["unshare", "--pid", "--", "/usr/bin/python3", "-I", "-S", endpoint.__file__, "lab-ep-01", spec]
     assert _is_lab_process(init, paths)
     assert _is_lab_process(["/usr/sbin/sshd", "-D", "-e", "-f", paths.endpoint_file("lab-ep-01", "sshd_config")], paths)
     assert not _is_lab_process(["vim", paths.endpoint_file("lab-ep-01", "sshd_config")], paths)
