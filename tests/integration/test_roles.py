@@ -80,7 +80,7 @@ def agent_source(tmp_path: Path, version: str, *, broken: bool = False) -> Path:
     init = source / "src" / "banwatch" / "__init__.py"
     init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
     if broken:  # the agent installs and answers --version, but its service dies at once
-        with open(source / "src" / "banwatch" / "daemon.py", "a", encoding="utf-8") as daemon:
+        with open(source / "src" / "banwatch" / "device" / "service" / "daemon.py", "a", encoding="utf-8") as daemon:
             daemon.write("\n\ndef _broken_run(self: Agent) -> int:\n"
                          "    raise SystemExit('deliberately broken build')\n\n\nAgent.run = _broken_run\n")
     return source
