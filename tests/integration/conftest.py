@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,20 @@ class Lab:
         return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.inventory), target,
                                *args], capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
                               env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host (summed over the plays of the run)."""
+    totals: dict[str, dict[str, int]] = {}
+    for host, counters in re.findall(r"^(\S+)\s+: (ok=.*)$", output, re.MULTILINE):
+        for key, value in re.findall(r"(\w+)=(\d+)", counters):
+            totals.setdefault(host, {}).setdefault(key, 0)
+            totals[host][key] += int(value)
+    return totals
+
+
+def device_root(lab: Lab, host: str) -> Path:
+    return Path(f"/proc/{lab.endpoint(host)['init_pid']}/root")
 
 
 def require_lab_support() -> None:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLE_POLICY, REPO
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Lab, device_root, recap
 from tests.repo_vars import ROLE_VARS
 
 pytestmark = pytest.mark.lab
@@ -49,20 +49,6 @@ DEFAULT_PATHS = ["opt/banwatch", "etc/banwatch", "var/lib/banwatch", "var/cache/
                  "var/log/banwatch"]
 # lab-ep-03, lab-ep-04 and the collector: from the built collection, in a project of their own.
 PROJECT_HOSTS = ["lab-ep-03", "lab-ep-04"]
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters per host (summed over the plays of the run)."""
-    totals: dict[str, dict[str, int]] = {}
-    for host, counters in re.findall(r"^(\S+)\s+: (ok=.*)$", output, re.MULTILINE):
-        for key, value in re.findall(r"(\w+)=(\d+)", counters):
-            totals.setdefault(host, {}).setdefault(key, 0)
-            totals[host][key] += int(value)
-    return totals
-
-
-def device_root(lab: Lab, host: str) -> Path:
-    return Path(f"/proc/{lab.endpoint(host)['init_pid']}/root")
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Lab, device_root, recap
 
 pytestmark = pytest.mark.lab
 
@@ -27,20 +27,6 @@ AGENT = "/opt/banwatch/current/bin/banwatch-agent"
 DEVICE_PATHS = ["opt/banwatch", "etc/banwatch", "var/lib/banwatch", "var/cache/banwatch", "etc/ansible",
                 "run/banwatch", "var/log/banwatch"]
 FAST_GATE = ["-e", "banwatch_gate_retries=10", "-e", "banwatch_gate_delay=1"]
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters per host (summed over the plays of the run)."""
-    totals: dict[str, dict[str, int]] = {}
-    for host, counters in re.findall(r"^(\S+)\s+: (ok=.*)$", output, re.MULTILINE):
-        for key, value in re.findall(r"(\w+)=(\d+)", counters):
-            totals.setdefault(host, {}).setdefault(key, 0)
-            totals[host][key] += int(value)
-    return totals
-
-
-def device_root(lab: Lab, host: str) -> Path:
-    return Path(f"/proc/{lab.endpoint(host)['init_pid']}/root")
 
 
 def snapshot(lab: Lab, host: str) -> dict[str, tuple[int, int, int]]:

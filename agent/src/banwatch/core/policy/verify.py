@@ -1,6 +1,6 @@
 """Whether a signed policy is authentic and meant for a device: the one check `banwatch-agent`
 applies before it enforces a policy, and `banwatch policy verify` applies on the control node
-(`device_policy`'s store adds the device's memory: rollback, the last good policy)."""
+(the device's `banwatch.device.policy_store` adds its memory: rollback, the last good policy)."""
 
 from __future__ import annotations
 
