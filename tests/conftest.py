@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+import random
+import secrets
 import shutil
 import subprocess
 import time
@@ -19,10 +21,28 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_POLICY = REPO / "inventory" / "example" / "policy"
 # A fixed "today" for tests, so the example register's dates give the same answers every year.
 TODAY = dt.date(2026, 11, 24)
+# One seed per run for everything random in the tests (hypothesis and `chance`), printed in the
+# header, so any failure is repeated with BANWATCH_TEST_SEED=<seed>.
+SEED_VARIABLE = "BANWATCH_TEST_SEED"
+TEST_SEED = int(os.environ.get(SEED_VARIABLE) or secrets.randbelow(2**32))
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own pytest_configure reads its seed option
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs the fleet lab (root and openssh-server); select with -m lab")
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(TEST_SEED)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (f"random seed: {config.getoption('hypothesis_seed')} (hypothesis and `chance`; "
+            f"repeat a run with {SEED_VARIABLE}=<seed>)")
+
+
+@pytest.fixture
+def chance(request: pytest.FixtureRequest) -> random.Random:
+    """A random source seeded from the run's seed and the test's id: the same choices on a rerun."""
+    return random.Random(f"{request.config.getoption('hypothesis_seed')}:{request.node.nodeid}")  # noqa: S311 - test data, not a secret
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -31,7 +30,7 @@ def ingest_process(root) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_every_report_exactly_once_across_kills(tmp_path):
+def test_every_report_exactly_once_across_kills(tmp_path, chance):
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     fleet = Fleet(tmp_path, load_policy_source(EXAMPLE_POLICY, now.date()), DEMO_HOSTS)
     hosts = sorted(DEMO_HOSTS)
@@ -44,7 +43,6 @@ def test_every_report_exactly_once_across_kills(tmp_path):
         (fleet.dropbox / report_file_name(report)).write_bytes(seal_report(report, fleet.keys[host]))
         ids.add(report["report_id"])
 
-    chance = random.Random()  # noqa: S311 - where to kill, not a secret
     for _ in range(KILLS):
         process = ingest_process(tmp_path)
         time.sleep(chance.uniform(0.2, 1.5))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,9 @@ linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /
 def test_polling_finds_kills_and_reports_the_mode_in_force(tmp_path: Path) -> None:
     tag = unique_tag()
     device = Device(tmp_path)
-    device.install([app(tag, process_names=[f"{tag}-app"]), app(f"{tag}-r", action="report",
-                                                              process_names=[f"{tag}-watch"])])
+    device.install([app(tag, process_names=[f"{tag}-app"]),
+                    app(f"{tag}-r", action="report", process_names=[f"{tag}-watch"]),
+                    app(f"{tag}-p", action="report", process_names=[f"{tag}-probe"])])
     device.write_config(detection="polling", poll_interval=1, mode="enforce", report_delay=0)
     sink = CollectingSink()
     with running(Agent(device.config(), sink)) as agent:
@@ -30,14 +30,19 @@ def test_polling_finds_kills_and_reports_the_mode_in_force(tmp_path: Path) -> No
             "polling", "configured (detection: polling)")
         killed = subprocess.Popen([str(banned_copy(tmp_path / "bin", f"{tag}-app")), "60"])
         watched = subprocess.Popen([str(banned_copy(tmp_path / "bin", f"{tag}-watch")), "60"])
+        started = [watched]
         try:
             assert killed.wait(10) == -signal.SIGTERM
             wait_for(lambda: sink.findings(f"{tag}-r"), what="the report-only finding")
             assert watched.poll() is None  # action `report`: found, never killed
-            time.sleep(2.5)  # two more polls: the same process must not be reported again
+            # A later poll finds the probe; that poll saw the watched process again, and must not
+            # have reported it again.
+            started.append(subprocess.Popen([str(banned_copy(tmp_path / "bin", f"{tag}-probe")), "60"]))
+            wait_for(lambda: sink.findings(f"{tag}-p"), what="the probe's finding, a later poll")
         finally:
-            watched.kill()
-            watched.wait()
+            for process in started:
+                process.kill()
+                process.wait()
     (finding,) = sink.findings(tag)
     assert (finding["detection"], finding["outcome"]) == ({"mode": "polling"}, "killed")
     report = next(r for r in sink.reports if finding in r["findings"])

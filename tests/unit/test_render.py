@@ -3,8 +3,6 @@ either way the table is the one that cleaning every cell would give."""
 
 from __future__ import annotations
 
-import random
-
 from banwatch.core.render import MAX_CELL, _cell, table
 
 # Cells as devices and views give them: clean text, and every kind that must be cleaned.
@@ -44,8 +42,7 @@ def test_a_lone_empty_cell_shows_as_a_dash():
     assert table(("a",), [("",)]).split("\n")[2] == "-"
 
 
-def test_any_mix_of_cells_gives_the_table_cell_by_cell_cleaning_gives():
-    chance = random.Random(7)  # noqa: S311 - test data, not a secret
+def test_any_mix_of_cells_gives_the_table_cell_by_cell_cleaning_gives(chance):
     for _ in range(300):
         width, height = chance.randint(1, 4), chance.randint(0, 5)
         headers = tuple(f"h{i}" for i in range(width))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -173,12 +172,11 @@ def test_backoff_is_exponential_with_full_jitter():
     assert backoff.delay(1000, lambda: 0.5) == 30
 
 
-def test_a_shipper_killed_at_random_points_never_loses_or_duplicates_a_report(running):
+def test_a_shipper_killed_at_random_points_never_loses_or_duplicates_a_report(running, chance):
     """SIGKILL `banwatch-agent ship` mid-batch, again and again: at the end every report is in the
     drop box exactly once (leftover .part files are not reports) and the spool is empty."""
     config, box = running
     ids: set[str] = set()
-    chance = random.Random(6)  # noqa: S311 - kill points, not secrets
     command = [str(BIN / "banwatch-agent"), "ship", "--config", config.path]
     for _ in range(6):
         ids |= spool_reports(config, 15)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -171,13 +170,13 @@ while True:
 """
 
 
-def test_killed_at_random_points_the_spool_keeps_whole_reports_and_counts_every_drop(config, tmp_path):
+def test_killed_at_random_points_the_spool_keeps_whole_reports_and_counts_every_drop(config, tmp_path, chance):
     """Puts SIGKILLed in a loop: every file left is a whole sealed report, and reports kept plus
     reports told as dropped account for every completed put (at most one more per kill)."""
     enrolled = {"lab-ep-01": load_report_key(config).public_key()}
     log = tmp_path / "done.log"
     log.touch()
-    kills, chance = 0, random.Random(6)  # noqa: S311 - kill points, not secrets
+    kills = 0
     for round_number in range(5):
         done_before = len(log.read_text().split())
         process = subprocess.Popen([sys.executable, "-c", PUT_LOOP, config.path, str(log),
