@@ -18,10 +18,14 @@ import pytest
 
 from banwatch.core.errors import InputError
 from banwatch.core.report.envelope import open_report
-from banwatch.device.keys import load_report_key
+from banwatch.device.keys import init_keys, load_report_key
 from banwatch.device.report.delivery import SpooledDelivery
 from banwatch.device.report.ship import Backoff, Shipper, ShipResult
 from banwatch.device.report.spool import Spool
+from banwatch.device.service.daemon import Agent
+from banwatch.device.service.status import read_json, status_path
+from tests.device import Device, app, unique_tag, wait_for
+from tests.device import running as agent_running
 from tests.device_config import write_agent_config
 from tests.drop_box import DropBox, make_drop_box
 from tests.unit.test_report_envelope import a_report
@@ -260,3 +264,29 @@ def test_in_the_background_shipping_yields_the_cpu(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(os.nice(0))], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.split() == ["2", "10"]  # no collector configured: refused, after the nice
+
+
+def test_the_agents_status_tells_its_last_shipment(tmp_path):
+    """`banwatch-agent status` shows what the running agent's shipper last did (the spool's depth
+    alone cannot tell a collector that is away from one that takes every report)."""
+    device = Device(tmp_path / "device")
+    tag = unique_tag()
+    device.install([app(tag, process_names=[f"{tag}-app"])])
+    init_keys(device.config())
+    box = make_drop_box(tmp_path / "collector", [Path(device.config().ship_key + ".pub").read_text().strip()])
+    device.write_config(collector_host="127.0.0.1", collector_port=box.port, collector_user=box.user,
+                        collector_known_hosts=str(box.known_hosts), collector_dir=str(box.incoming))
+    config = device.config()
+    box.start()
+    try:
+        with agent_running(Agent(config)):  # its own delivery: the spool, shipped to the drop box
+            wait_for(lambda: ((read_json(status_path(config)) or {}).get("last_shipment") or {}).get("sent"),
+                     timeout=60, what="the first shipment in the status file")
+            done = subprocess.run([sys.executable, "-m", "banwatch.device.cli.main", "status", "--json",
+                                   "--config", config.path], capture_output=True, text=True, timeout=60,
+                                  check=False)
+    finally:
+        box.stop()
+    shipment = json.loads(done.stdout)["last_shipment"]
+    assert shipment["sent"] >= 1 and (shipment["failed"], shipment["error"]) == (0, None), shipment
+    assert len(list(box.reports())) >= shipment["sent"]

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from banwatch.core.report.wire_text import wire_report
@@ -28,7 +29,9 @@ SHIP_TIMEOUT = 600.0  # a shipment that takes longer is abandoned (its reports s
 
 
 class SpooledDelivery:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, on_shipped: Callable[[], None] | None = None) -> None:
+        """`on_shipped` is called (from the shipper's thread) after each shipment, so the agent
+        can publish what it did in its status."""
         init_keys(config)  # made at deploy; made here too, so the agent never runs unable to sign
         self.config = config
         self.spool = Spool.for_config(config)
@@ -37,6 +40,7 @@ class SpooledDelivery:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.last_shipment: dict[str, Any] | None = None
+        self.on_shipped = on_shipped
 
     def start(self) -> None:
         if self.schedule is not None and self.thread is None:
@@ -86,3 +90,5 @@ class SpooledDelivery:
 
     def _shipped(self, result: ShipResult) -> None:
         self.last_shipment = result.document()
+        if self.on_shipped is not None:
+            self.on_shipped()

@@ -123,7 +123,7 @@ class Agent:
         self.scans = ScanRunner(lambda: self._flag("scanned"))
         self.responder = Responder(self.killer, QuarantineStore(config.state_dir), config.mode)
         # Reports are signed into the spool and shipped from there, unless a caller brings its own sink.
-        self.delivery = SpooledDelivery(config) if sink is None else None
+        self.delivery = SpooledDelivery(config, on_shipped=lambda: self._flag("shipped")) if sink is None else None
         self.outbox = Outbox(sink or self.delivery)
         self.watchdog = Watchdog(config.cpu_limit_percent, config.memory_limit_mb)
         self.hash_cache = HashCache()
@@ -240,6 +240,9 @@ class Agent:
         if "reload" in self.flags:
             self.flags.discard("reload")
             self._reload()
+        if "shipped" in self.flags:  # status shows the last shipment
+            self.flags.discard("shipped")
+            self._dirty = True
         if self.killer.pending:
             self.killer.tick()
         if "stop" in self.flags:

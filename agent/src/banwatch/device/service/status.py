@@ -76,6 +76,7 @@ def current_status(config: AgentConfig, policy_state: dict[str, Any]) -> dict[st
         "last_detection": reported.get("last_detection"),
         "events_lost": reported.get("events_lost", 0),
         "spool_depth": reported.get("spool_depth", 0),
+        "last_shipment": reported.get("last_shipment"),
         "pending_reports": reported.get("pending_reports", 0),
         "self_limits": reported.get("self_limits"),
         "last_error": reported.get("last_error"),
