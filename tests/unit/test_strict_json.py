@@ -63,13 +63,22 @@ ANY_TEXT = st.text(alphabet=st.characters(codec=None, categories=["Cs", "L", "N"
                     max_leaves=20))
 def test_strict_json_takes_exactly_what_utf8_can_hold(value):
     data = json.dumps(value).encode("ascii")  # escapes every non-ASCII character, lone surrogates too
+    # What the JSON text means: a high and a low surrogate escaped side by side are one character
+    # beyond the BMP (RFC 8259 section 7), valid UTF-8; a surrogate left alone is not.
+    meant = json.loads(data)
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        json.dumps(meant, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         with pytest.raises(ValueError, match="lone surrogate"):
             strict_json.loads(data)
     else:
-        assert strict_json.loads(data) == value
+        assert strict_json.loads(data) == meant
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_a_lone_one_is_refused():
+    assert strict_json.loads(b'["\\ud83d\\ude00"]') == ["\U0001f600"]
+    with pytest.raises(ValueError, match="lone surrogate"):
+        strict_json.loads(b'["\\ude00\\ud83d"]')
 
 
 def test_a_file_in_out_nested_too_deeply_is_passed_over_not_a_traceback(tmp_path):
