@@ -13,6 +13,8 @@ POLICY := inventory/example/policy
 SYSTEM_PACKAGES := openssh-server python3-apt
 # The fleet report's test renders it in headless Chromium.
 SYSTEM_PACKAGES += chromium
+# newuidmap and newgidmap: the lab's isolated endpoints for a user without root.
+SYSTEM_PACKAGES += uidmap
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup system demo test unit agent-tests integration lint role-docs collection bench clean
@@ -51,10 +53,17 @@ FLEET_CONFIG := $(CURDIR)/$(LAB_DIR)/fleet.yml
 COLLECTION := ansible_collections/banwatch/deploy
 COLLECTION_OUT := build/collection
 
+# Whether this user can have the lab's isolated endpoints (root, or user namespaces and
+# subordinate ids); stdlib only, so it runs before the setup.
+LAB_PREFLIGHT := $(PYTHON) -I -S tests/lab/banwatch_lab/preflight.py
+
 # The operator's job end to end on the fleet lab: a fresh lab, banned apps planted on some
 # endpoints, the agent, collector and policies deployed through Ansible, every agent reporting
-# through the collector, and the fleet view of the result.
-demo: setup
+# through the collector, and the fleet view of the result. Where the lab cannot isolate its
+# endpoints, it says what it needs before anything is set up or started.
+demo:
+	@$(LAB_PREFLIGHT)
+	@$(MAKE) --no-print-directory setup
 	@$(LAB) down --dir $(LAB_DIR) >/dev/null
 	$(LAB) up --dir $(LAB_DIR) --inventory $(LAB_INVENTORY)
 	@echo

@@ -25,6 +25,8 @@ BIN = Path(sys.executable).parent
 TEST_NETWORK = os.environ.get("BANWATCH_TEST_NETWORK", "127.0.9")
 # The roles' tests start from fresh devices: a lab of their own, on a network of its own.
 FRESH_NETWORK = os.environ.get("BANWATCH_FRESH_TEST_NETWORK", "127.0.10")
+# The labs a test starts and stops itself, one at a time (down after a crash, plain, without root).
+SPARE_NETWORK = os.environ.get("BANWATCH_SPARE_TEST_NETWORK", "127.0.11")
 TEST_ENDPOINTS = 4  # two general, one press_office (exempted), one classified
 
 
@@ -91,6 +93,22 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def device_root(lab: Lab, host: str) -> Path:
     return Path(f"/proc/{lab.endpoint(host)['init_pid']}/root")
+
+
+def lab_leftovers(directory: Path) -> tuple[list[str], list[str]]:
+    """Processes and mounts (seen from the host) that still mention the lab directory."""
+    processes = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in cmdline:
+            processes.append(f"{entry}: {cmdline}")
+    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(directory) in line]
+    return processes, mounts
 
 
 def require_lab_support() -> None:

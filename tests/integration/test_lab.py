@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BIN, Lab, banwatch_lab, require_lab_support
+from tests.integration.conftest import (
+    BIN,
+    SPARE_NETWORK,
+    TEST_NETWORK,
+    Lab,
+    banwatch_lab,
+    lab_leftovers,
+    require_lab_support,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -87,7 +95,7 @@ def test_status_up_is_a_no_op_and_bad_requests(lab: Lab):
     assert [row["host"] for row in status][-1] == "lab-collector"
     assert all(row["ssh"] == f"ok ({row['host']})" for row in status)
     pids = [e["init_pid"] for e in lab.state["endpoints"]]
-    again = lab.lab("up", "--endpoints", "4", "--network", "127.0.9", "--inventory", str(lab.inventory))
+    again = lab.lab("up", "--endpoints", "4", "--network", TEST_NETWORK, "--inventory", str(lab.inventory))
     assert "already up" in again.stdout
     assert [e["init_pid"] for e in lab.state["endpoints"]] == pids
     unknown = lab.lab("run", "nope", "--", "true", check=False)
@@ -105,26 +113,10 @@ def process_names() -> str:
     return subprocess.run(["ps", "-eo", "comm="], capture_output=True, text=True, check=True).stdout
 
 
-def lab_leftovers(directory: Path) -> tuple[list[str], list[str]]:
-    """Processes and mounts (seen from the host) that still mention the lab directory."""
-    processes = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(directory) in cmdline:
-            processes.append(f"{entry}: {cmdline}")
-    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(directory) in line]
-    return processes, mounts
-
-
 def test_down_leaves_no_process_or_mount_even_after_a_crash(tmp_path: Path):
     require_lab_support()
     directory, inventory = tmp_path / "lab", tmp_path / "hosts.yml"
-    up = ("up", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.10",
+    up = ("up", "--dir", str(directory), "--endpoints", "2", "--network", SPARE_NETWORK,
           "--inventory", str(inventory))
     try:
         banwatch_lab(*up)
@@ -149,11 +141,11 @@ def test_down_leaves_no_process_or_mount_even_after_a_crash(tmp_path: Path):
 
 
 def test_plain_mode_without_namespaces(tmp_path: Path):
-    """What a non-root user gets: plain sshd instances on loopback ports, and a warning."""
+    """What --plain gives where namespaces are unavailable: plain sshd instances on loopback ports, and a warning."""
     require_lab_support()
     directory, inventory = tmp_path / "lab", tmp_path / "hosts.yml"
     try:
-        up = banwatch_lab("up", "--plain", "--dir", str(directory), "--endpoints", "2", "--network", "127.0.11",
+        up = banwatch_lab("up", "--plain", "--dir", str(directory), "--endpoints", "2", "--network", SPARE_NETWORK,
                       "--inventory", str(inventory))
         assert "Not isolated" in up.stderr and "process table" in up.stderr
         status = json.loads(banwatch_lab("status", "--dir", str(directory), "--format", "json").stdout)

@@ -27,6 +27,8 @@ def test_plan_addresses_and_collector():
     assert [(e.name, e.address, e.port) for e in endpoints] == [
         ("lab-ep-01", "127.0.9.1", 22), ("lab-ep-02", "127.0.9.2", 22), ("lab-ep-03", "127.0.9.3", 22),
         ("lab-collector", "127.0.9.250", 22)]
+    rootless = plan(1, namespaced=True, machine_ids=["a", "b"], network="127.0.9", ssh_port=2222)
+    assert [e.known_hosts_name for e in rootless] == ["[127.0.9.1]:2222", "[127.0.9.250]:2222"]
     plain = plan(2, namespaced=False, machine_ids=["a", "b", "c"], network="127.0.9")
     assert {e.address for e in plain} == {"127.0.0.1"} and len({e.port for e in plain}) == 3
     assert plain[0].known_hosts_name == f"[127.0.0.1]:{plain[0].port}"

@@ -10,9 +10,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from banwatch.core.cli import Handler, lazy, run
+from banwatch.core.cli import EXIT_INPUT, Handler, lazy, run
 from banwatch_lab.layout import DEFAULT_NETWORK
-from banwatch_lab.state import LabError
+from banwatch_lab.state import LabError, LabUnsupported
 
 DEFAULT_DIR = ".lab"
 DEFAULT_INVENTORY = "inventory/lab/hosts.yml"
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--policy", metavar="DIR", default=DEFAULT_POLICY if os.path.isdir(DEFAULT_POLICY) else None,
                     help=f"policy source the inventory points the roles at (default {DEFAULT_POLICY})")
     up.add_argument("--plain", action="store_true",
-                    help="plain sshd instances without namespaces, as without root (no isolation)")
+                    help="plain sshd instances without namespaces (no isolation), where namespaces are unavailable")
     command("down", "stop everything the lab started", _lab_command("run_down"))
     status = command("status", "list endpoints and whether each answers over SSH", _lab_command("run_status"))
     status.add_argument("--format", choices=("table", "json"), default="table")
@@ -61,11 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def lab_errors(handler: Handler) -> Handler:
-    """A lab that cannot do its job says why in one line, exit 3, never a traceback."""
+    """A lab that cannot do its job says why in one line, exit 3 (2 when it cannot run here at
+    all: what it needs is the user's to give), never a traceback."""
 
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return handler(args)
+        except LabUnsupported as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
         except LabError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_LAB

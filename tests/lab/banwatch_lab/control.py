@@ -1,9 +1,11 @@
 """`banwatch-lab`: bring a lab up and down, say how it is, and act inside its endpoints.
 
-As root, each endpoint is `unshare --pid --mount --uts --ipc` around `banwatch_lab.endpoint`
-(its PID 1, which runs its sshd). Without root, each endpoint is a plain sshd on a port of
-127.0.0.1: reachable over SSH like the real thing, but sharing the host's processes, files
-and identity, which `up` says.
+Each endpoint is `unshare --pid --mount --uts --ipc` around `banwatch_lab.endpoint` (its
+PID 1, which runs its sshd). Without root, it is the same inside a user namespace (`--user`),
+which maps the user to root and the user's subordinate ids (`newuidmap`) to the endpoint's
+other users, as rootless containers do; `preflight` says up front when that cannot work.
+`--plain` endpoints are plain sshd instances on ports of 127.0.0.1: reachable over SSH like the
+real thing, but sharing the host's processes, files and identity, which `up` says.
 """
 
 from __future__ import annotations
@@ -29,19 +31,32 @@ from banwatch.core.errors import InputError
 from banwatch.device.sources import dpkg
 from banwatch.device.sources.base import SourceContext
 from banwatch_lab import endpoint as endpoint_module
-from banwatch_lab import procs, sshfiles
+from banwatch_lab import preflight, procs, sshfiles
 from banwatch_lab import spawn as spawn_module
 from banwatch_lab.layout import (
     COLLECTOR_DROPBOX,
     COLLECTOR_NAME,
     DEFAULT_NETWORK,
+    SSH_PORT,
+    UNPRIVILEGED_SSH_PORT,
     Endpoint,
     LabPaths,
     inventory,
     inventory_text,
     plan,
 )
-from banwatch_lab.state import NAMESPACES, PLAIN, LabError, LabState, endpoint_root, load_state, save_state
+from banwatch_lab.state import (
+    ISOLATED,
+    NAMESPACES,
+    PLAIN,
+    USER_NAMESPACES,
+    LabError,
+    LabState,
+    LabUnsupported,
+    endpoint_root,
+    load_state,
+    save_state,
+)
 
 READY_TIMEOUT = 30.0
 NOT_ISOLATED = ("process table", "hostname", "machine id", "/etc/banwatch, /opt/banwatch, /var/lib/banwatch",
@@ -60,29 +75,29 @@ def up(root: str, count: int, inventory_path: str, *, network: str = DEFAULT_NET
        plain: bool = False, policy_source: str | None = None) -> tuple[LabState, bool]:
     """Start the lab, or leave a running one as it is. Returns (state, started now).
 
-    Namespaced as root unless `plain` is asked for; plain (no isolation) otherwise."""
+    Namespaced (in a user namespace without root) unless `plain` is asked for."""
+    mode = isolation(plain)
     paths = LabPaths(root)
     state = load_state(paths)
     if state is not None and state.endpoints and len(state.running()) == len(state.endpoints):
         return state, False
     down(root)  # whatever a crashed earlier run left
-    namespaced = os.geteuid() == 0 and not plain
-    _check_tools(namespaced)
+    namespaced = mode in ISOLATED
+    _check_tools(mode)
     endpoints = plan(count, namespaced=namespaced, machine_ids=[uuid.uuid4().hex for _ in range(count + 1)],
-                     network=network)
+                     network=network, ssh_port=UNPRIVILEGED_SSH_PORT if mode == USER_NAMESPACES else SSH_PORT)
     os.makedirs(paths.root, mode=0o700, exist_ok=True)
     _check_addresses_free(endpoints)
     sshfiles.prepare(endpoints, paths, namespaced=namespaced)
     if not os.path.exists(paths.policy_key):  # kept across ups, like the SSH client key
         signing.generate(paths.policy_keys)
-    state = LabState(NAMESPACES if namespaced else PLAIN,
-                     "root" if namespaced else pwd.getpwuid(os.geteuid()).pw_name,
+    state = LabState(mode, "root" if namespaced else pwd.getpwuid(os.geteuid()).pw_name,
                      device_python(), os.path.abspath(inventory_path), endpoints)
-    launchers = [_launch(endpoint, paths, namespaced) for endpoint in endpoints]
+    launchers = [_launch(endpoint, paths, mode) for endpoint in endpoints]
     for endpoint, launcher in zip(endpoints, launchers):  # all started first: they come up in parallel
         endpoint.launcher_pid, endpoint.launcher_started = launcher.pid, procs.start_time(launcher.pid)
         if namespaced:
-            endpoint.init_pid = procs.wait_for_child(launcher.pid)
+            endpoint.init_pid = procs.wait_for_namespace_init(launcher.pid)
             endpoint.init_started = procs.start_time(endpoint.init_pid) if endpoint.init_pid else None
     save_state(paths, state)  # before waiting: a crash from here on leaves pids `down` can find
     try:
@@ -93,6 +108,19 @@ def up(root: str, count: int, inventory_path: str, *, network: str = DEFAULT_NET
     write_inventory(state, paths, policy_source)
     write_fleet_config(state, paths, policy_source)
     return state, True
+
+
+def isolation(plain: bool) -> str:
+    """The lab's mode; refused up front when this user cannot have isolated endpoints here."""
+    if plain:
+        return PLAIN
+    if os.geteuid() == 0:
+        return NAMESPACES
+    refused = preflight.problem()
+    if refused is not None:
+        raise LabUnsupported(f"the fleet lab cannot isolate its endpoints: {refused}; "
+                             "or 'banwatch-lab up --plain' for endpoints without isolation")
+    return USER_NAMESPACES
 
 
 def write_inventory(state: LabState, paths: LabPaths, policy_source: str | None) -> None:
@@ -122,14 +150,27 @@ def _script(module: ModuleType) -> list[str]:
     return [sys.executable, "-I", "-S", str(module.__file__)]
 
 
-def _check_tools(namespaced: bool) -> None:
+def _check_tools(mode: str) -> None:
     needed = {"sshd (openssh-server)": sshfiles.sshd_binary(), "ssh-keygen": shutil.which("ssh-keygen")}
-    if namespaced:
+    if mode in ISOLATED:
         needed.update({"unshare": shutil.which("unshare"), "nsenter": shutil.which("nsenter")})
+    if mode == USER_NAMESPACES:
+        needed.update({f"{tool} (uidmap)": shutil.which(tool) for tool in ("newuidmap", "newgidmap")})
     missing = [name for name, found in needed.items() if not found]
     if missing:
-        raise LabError(f"missing: {', '.join(missing)}; install openssh-server and util-linux "
+        raise LabError(f"missing: {', '.join(missing)}; install openssh-server, util-linux and uidmap "
                        "(`make setup` does it), then run 'banwatch-lab up' again")
+
+
+def _user_namespace_options() -> list[str]:
+    """unshare's options for a user namespace: this user as root, its subordinate ids as 1 to 65536."""
+    uid = os.geteuid()
+    user = pwd.getpwuid(uid).pw_name
+    uids = preflight.subordinate_range(preflight.SUBUID, user, uid)
+    gids = preflight.subordinate_range(preflight.SUBGID, user, uid)
+    if uids is None or gids is None:  # preflight checked; the files changed since
+        raise LabUnsupported(f"{user} has no subordinate ids in {preflight.SUBUID} and {preflight.SUBGID}")
+    return ["--user", "--map-root-user", f"--map-users={uids[0]},1,{uids[1]}", f"--map-groups={gids[0]},1,{gids[1]}"]
 
 
 def _check_addresses_free(endpoints: list[Endpoint]) -> None:
@@ -143,14 +184,17 @@ def _check_addresses_free(endpoints: list[Endpoint]) -> None:
                        f"stop it or run the lab with another --dir after 'banwatch-lab down'")
 
 
-def _launch(endpoint: Endpoint, paths: LabPaths, namespaced: bool) -> subprocess.Popen[bytes]:
+def _launch(endpoint: Endpoint, paths: LabPaths, mode: str) -> subprocess.Popen[bytes]:
     folder = paths.endpoint_dir(endpoint.name)
     config = os.path.join(folder, "sshd_config")
-    if namespaced:
+    if mode in ISOLATED:
+        by_user = mode == USER_NAMESPACES
         spec = {"name": endpoint.name, "address": endpoint.address, "machine_id": endpoint.machine_id,
                 "host_key": os.path.join(folder, "ssh_host_ed25519_key"), "sshd_config": config,
-                "authorized_keys": os.path.join(paths.ssh, "authorized_keys")}
-        command = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child",
+                "authorized_keys": os.path.join(paths.ssh, "authorized_keys"),
+                "isolation": endpoint_module.USER if by_user else endpoint_module.ROOT}
+        command = ["unshare", *(_user_namespace_options() if by_user else []),
+                   "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child",
                    "--propagation", "private", "--", *_script(endpoint_module),
                    *(spec[name] for name in endpoint_module.SPEC_FIELDS)]
     else:
@@ -277,9 +321,10 @@ def status(root: str) -> tuple[LabState | None, list[tuple[Endpoint, bool, str]]
 
 def _enter(state: LabState, endpoint: Endpoint) -> list[str]:
     """The command prefix that runs a program inside an endpoint (nothing in plain mode)."""
-    if state.mode != NAMESPACES:
+    if state.mode not in ISOLATED:
         return []
-    return ["nsenter", "--target", str(endpoint.init_pid), "--pid", "--mount", "--uts", "--ipc", "--"]
+    user = ["--user"] if state.mode == USER_NAMESPACES else []
+    return ["nsenter", "--target", str(endpoint.init_pid), *user, "--pid", "--mount", "--uts", "--ipc", "--"]
 
 
 def run_in(root: str, host: str, command: list[str], alias: str | None = None) -> int:
@@ -312,8 +357,8 @@ def install_package(root: str, host: str, name: str, version: str = "1.0") -> No
                                 "start with a digit, e.g. 1.0, in at most 60 characters")
     state = require_state(root)
     endpoint = state.endpoint(host)
-    if state.mode != NAMESPACES:
-        raise LabError("install-package needs a namespaced lab (run as root): in plain mode every endpoint "
+    if state.mode not in ISOLATED:
+        raise LabError("install-package needs a namespaced lab (not --plain): in plain mode every endpoint "
                        "shares the host's dpkg database")
     existing = dpkg.collect(SourceContext(root=endpoint_root(state, endpoint)))
     if any(obs.name == name for obs in existing):

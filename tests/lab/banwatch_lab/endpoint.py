@@ -10,6 +10,14 @@ here is private to the endpoint and disappears with it. The view it builds:
 - `/run` and `/dev/shm` are its own empty tmpfs; `/proc` shows only its processes;
 - everything else, `/` included, is the host's, read-only.
 
+Started by a user without root (`isolation` "user"), it runs in a user namespace that maps that
+user to root and a subordinate range to the other ids. The host's files keep their owners,
+whom the namespace does not map: they read as nobody's, and nobody's files cannot be changed in
+place even by the namespace's root. So each overlay's upper layer starts with a skeleton of the
+host's directories (owned by the endpoint's root, so it can add, replace and remove files in
+them) and its own copy of what is changed in place (the account and dpkg databases, their locks);
+`/root` is a fresh tmpfs, the host's being unreadable.
+
 Then it runs `sshd -D` on the endpoint's own loopback address and reaps every orphan, as an
 init does; SIGTERM stops sshd and ends the endpoint (the kernel kills what is left in it).
 
@@ -32,11 +40,21 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 
 OVERLAID = ("/etc", "/var", "/opt", "/root", "/tmp")
+ROOT, USER = "root", "user"  # who started the endpoint: root, or a user in a user namespace
+USER_OVERLAID = ("/etc", "/var", "/opt", "/tmp")
+USER_FRESH = {"/root": "0700"}  # the host's is unreadable: the endpoint's root starts with an empty home
+# Changed in place (or linked to a backup) by useradd, groupadd and dpkg: the endpoint's own copies.
+USER_COPIED = ("/etc/passwd", "/etc/group", "/etc/passwd-", "/etc/group-", "/var/lib/dpkg/status")
+USER_EMPTY = ("/etc/.pwd.lock", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock")
+# The host's shadow files are unreadable without root: the endpoint's list the same accounts, locked.
+USER_SHADOWS = {"/etc/shadow": ("/etc/passwd", ":*:::::::\n"), "/etc/shadow-": ("/etc/passwd", ":*:::::::\n"),
+                "/etc/gshadow": ("/etc/group", ":*::\n"), "/etc/gshadow-": ("/etc/group", ":*::\n")}
 SCRATCH = "/run"  # holds the overlays' upper layers, then is covered by a fresh /run
 SCRATCH_SIZE = "4g"  # a ceiling, not an allocation
+UPPER = f"{SCRATCH}/upper"  # an overlaid path's upper layer is UPPER + path
 SSHD = "/usr/sbin/sshd"
 DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
-SPEC_FIELDS = ("name", "address", "machine_id", "host_key", "sshd_config", "authorized_keys")
+SPEC_FIELDS = ("name", "address", "machine_id", "host_key", "sshd_config", "authorized_keys", "isolation")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -62,12 +80,18 @@ def read_files(spec: dict[str, str]) -> dict[str, bytes]:
 
 def build_filesystem(spec: dict[str, str]) -> None:
     files = read_files(spec)
+    by_user = spec["isolation"] == USER
     mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={SCRATCH_SIZE}")
-    for top in OVERLAID:
-        upper, work = f"{SCRATCH}/upper{top}", f"{SCRATCH}/work{top}"
+    for top in USER_OVERLAID if by_user else OVERLAID:
+        upper, work = UPPER + top, f"{SCRATCH}/work{top}"
         os.makedirs(upper)
         os.makedirs(work)
+        if by_user:
+            own_upper_layer(top)
         mount("overlay", top, "overlay", 0, f"lowerdir={top},upperdir={upper},workdir={work}")
+    if by_user:
+        for top, mode in USER_FRESH.items():
+            mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -76,6 +100,46 @@ def build_filesystem(spec: dict[str, str]) -> None:
     set_identity(spec)
     install_ssh_files(files)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def own_upper_layer(top: str) -> None:
+    """Before `top` is overlaid: its directories (same modes) and its in-place files, the endpoint's own."""
+    copy_directories(top, os.stat(top).st_dev)
+    inside = top + "/"
+    for path in USER_COPIED:
+        if path.startswith(inside) and os.path.isfile(path):
+            with open(path, "rb") as handle:
+                write(UPPER + path, handle.read(), os.stat(path).st_mode & 0o777)
+    for path in USER_EMPTY:
+        if path.startswith(inside) and os.path.isdir(os.path.dirname(path)):
+            write(UPPER + path, b"", 0o600)
+    for path, (accounts, entry) in USER_SHADOWS.items():
+        if path.startswith(inside) and os.path.exists(path):
+            with open(accounts, encoding="utf-8") as handle:
+                names = [line.split(":", 1)[0] for line in handle if ":" in line]
+            write(UPPER + path, "".join(name + entry for name in names), 0o640)
+
+
+def copy_directories(folder: str, device: int) -> None:
+    """`folder` and the directories under it on the same file system (not symlinks), as empty
+    directories of the same modes in the upper layer; unreadable ones stay empty, and one that
+    vanishes meanwhile (the host's /tmp changes as it is read) is left out."""
+    try:
+        mode = os.stat(folder).st_mode & 0o7777
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        entries = []
+    os.makedirs(UPPER + folder, exist_ok=True)
+    os.chmod(UPPER + folder, mode)
+    for entry in entries:
+        try:
+            below = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_dev == device
+        except FileNotFoundError:
+            continue
+        if below:
+            copy_directories(entry.path, device)
 
 
 def set_identity(spec: dict[str, str]) -> None:
@@ -87,8 +151,9 @@ def set_identity(spec: dict[str, str]) -> None:
     if os.path.lexists(DBUS_MACHINE_ID):  # D-Bus's copy, which some tools (Ansible's facts) read first
         os.unlink(DBUS_MACHINE_ID)
         os.symlink("/etc/machine-id", DBUS_MACHINE_ID)
-    with open("/etc/hosts", "a", encoding="ascii") as handle:
-        handle.write(f"{spec['address']}\t{spec['name']}\n")
+    with open("/etc/hosts", "rb") as handle:
+        hosts = handle.read()
+    write("/etc/hosts", hosts + f"{spec['address']}\t{spec['name']}\n".encode(), 0o644)
 
 
 def install_ssh_files(files: dict[str, bytes]) -> None:
@@ -106,10 +171,14 @@ def install_ssh_files(files: dict[str, bytes]) -> None:
 
 
 def write(path: str, content: str | bytes, mode: int) -> None:
+    """A new file renamed into place: a host file the endpoint cannot write (nobody's, in a user
+    namespace) it can still replace."""
     data = content.encode() if isinstance(content, str) else content
-    with open(path, "wb") as handle:
+    temporary = f"{path}.banwatch-lab.tmp"
+    with open(temporary, "wb") as handle:
         handle.write(data)
-    os.chmod(path, mode)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 def run(spec: dict[str, str]) -> int:
@@ -132,7 +201,7 @@ def run(spec: dict[str, str]) -> int:
 
 
 def main() -> int:
-    """argv: name, address, machine id, host key, sshd config, authorized keys (see SPEC_FIELDS)."""
+    """argv: name, address, machine id, host key, sshd config, authorized keys, isolation (see SPEC_FIELDS)."""
     if len(sys.argv) != len(SPEC_FIELDS) + 1:
         sys.stderr.write(f"usage: endpoint.py {' '.join(f.upper() for f in SPEC_FIELDS)}\n")
         return 2

@@ -15,8 +15,10 @@ COLLECTOR_NAME = "lab-collector"
 # The banwatch_collector role's drop box on the collector (banwatch_collector_root/incoming).
 COLLECTOR_DROPBOX = "var/lib/banwatch-collector/incoming"
 MAX_ENDPOINTS = 200
-# Namespaced endpoints each own an address of a loopback network (127.0.1.N by default), port 22.
+# Namespaced endpoints each own an address of a loopback network (127.0.1.N by default), port 22;
+# 2222 when started without root, which may not bind ports below 1024 on the host's network.
 DEFAULT_NETWORK = "127.0.1"
+SSH_PORT, UNPRIVILEGED_SSH_PORT = 22, 2222
 COLLECTOR_OCTET = 250
 # Without namespaces: plain sshd instances on 127.0.0.1, one port each, derived from the network
 # so that two labs with different networks never collide.
@@ -62,8 +64,10 @@ def network_octets(network: str) -> tuple[int, int]:
     return octets
 
 
-def plan(count: int, *, namespaced: bool, machine_ids: list[str], network: str = DEFAULT_NETWORK) -> list[Endpoint]:
-    """The endpoints of a lab of `count` devices plus the collector, in start order."""
+def plan(count: int, *, namespaced: bool, machine_ids: list[str], network: str = DEFAULT_NETWORK,
+         ssh_port: int = SSH_PORT) -> list[Endpoint]:
+    """The endpoints of a lab of `count` devices plus the collector, in start order; namespaced
+    ones listen on `ssh_port` of their own address."""
     if not 1 <= count <= MAX_ENDPOINTS:
         raise InputError.single("--endpoints", f"{count} endpoints asked for",
                                 f"use a number from 1 to {MAX_ENDPOINTS}")
@@ -75,7 +79,7 @@ def plan(count: int, *, namespaced: bool, machine_ids: list[str], network: str =
         name = COLLECTOR_NAME if collector else f"{ENDPOINT_PREFIX}{index:02d}"
         groups = [COLLECTORS] if collector else [group_of(index, count)]
         if namespaced:
-            address, port = f"{network}.{octet}", 22
+            address, port = f"{network}.{octet}", ssh_port
         else:
             address, port = PLAIN_ADDRESS, PLAIN_BASE_PORT + ((second * 256 + third) * 256 + octet) % 40000
         endpoints.append(Endpoint(name, address, port, groups, machine_ids[index - 1]))

@@ -39,11 +39,25 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def wait_for_child(pid: int, timeout: float = 5.0) -> int | None:
-    """The first child of `pid` (the endpoint init that `unshare --fork` starts), once it exists."""
+def is_namespace_init(pid: int) -> bool:
+    """Whether `pid` is PID 1 of a PID namespace below this one (its innermost pid is 1)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    numbers = line.split()[1:]
+                    return len(numbers) > 1 and numbers[-1] == "1"
+    except OSError:
+        pass
+    return False
+
+
+def wait_for_namespace_init(pid: int, timeout: float = 5.0) -> int | None:
+    """The child of `pid` that is its PID namespace's init (the endpoint init `unshare --fork`
+    starts, not the helper that writes a user namespace's id maps), once it exists."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = children(pid)
+        found = [child for child in children(pid) if is_namespace_init(child)]
         if found:
             return found[0]
         if start_time(pid) is None:

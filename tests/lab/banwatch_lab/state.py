@@ -16,11 +16,17 @@ from banwatch_lab import procs
 from banwatch_lab.layout import Endpoint, LabPaths, endpoint_from_dict, endpoint_to_dict
 
 STATE_SCHEMA = 1
-NAMESPACES, PLAIN = "namespaces", "plain"
+# Namespaced as root; namespaced inside a user namespace (started without root); no namespaces.
+NAMESPACES, USER_NAMESPACES, PLAIN = "namespaces", "user-namespaces", "plain"
+ISOLATED = (NAMESPACES, USER_NAMESPACES)
 
 
 class LabError(Exception):
     """The lab cannot do what was asked, for a reason outside the user's input."""
+
+
+class LabUnsupported(LabError):
+    """This machine or user cannot run the isolated lab at all: said before anything starts."""
 
 
 @dataclass
@@ -80,4 +86,4 @@ def save_state(paths: LabPaths, state: LabState) -> None:
 
 def endpoint_root(state: LabState, endpoint: Endpoint) -> str:
     """The endpoint's filesystem as the host can read it (its init's root)."""
-    return f"/proc/{endpoint.init_pid}/root" if state.mode == NAMESPACES else "/"
+    return f"/proc/{endpoint.init_pid}/root" if state.mode in ISOLATED else "/"

@@ -1,0 +1,169 @@
+"""The fleet lab without root: an unprivileged user gets isolated endpoints in a user namespace,
+and where user namespaces are unavailable, `banwatch-lab up` and `make demo` refuse at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.conftest import BIN, SPARE_NETWORK, Lab, lab_leftovers, require_lab_support
+
+pytestmark = pytest.mark.lab
+
+LAB_USER = "banwatch-lab-test"
+SUBORDINATE_IDS = 65536
+
+
+def next_free_ids() -> int:
+    """The first id above every subordinate range already granted (at least 100000)."""
+    end = 100000
+    for path in ("/etc/subuid", "/etc/subgid"):
+        if os.path.exists(path):
+            for line in Path(path).read_text().splitlines():
+                fields = line.split(":")
+                if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+                    end = max(end, int(fields[1]) + int(fields[2]))
+    return end
+
+
+def as_user(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["runuser", "-u", LAB_USER, "--", *argv], capture_output=True, text=True,
+                            timeout=120, check=False, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} as {LAB_USER} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def lab_user() -> Iterator[pwd.struct_passwd]:
+    """A system user with a subordinate id range, made for this module and removed after it."""
+    require_lab_support()
+    for tool in ("newuidmap", "newgidmap", "runuser", "setpriv"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (make setup installs uidmap)")
+    created = False
+    try:
+        pwd.getpwnam(LAB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", LAB_USER], check=True)
+        start = next_free_ids()
+        ids = f"{start}-{start + SUBORDINATE_IDS - 1}"
+        subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, LAB_USER], check=True)
+        created = True
+    try:
+        runs = as_user(sys.executable, "-c", "import banwatch_lab", check=False)
+        if runs.returncode != 0:
+            pytest.skip(f"{LAB_USER} cannot run this virtualenv's interpreter {sys.executable} "
+                        f"(a checkout other users can read is needed): {runs.stderr.strip()[-200:]}")
+        yield pwd.getpwnam(LAB_USER)
+    finally:
+        if created:
+            subprocess.run(["userdel", LAB_USER], check=False)
+            for path in ("/etc/subuid", "/etc/subgid"):
+                kept = [line for line in Path(path).read_text().splitlines(keepends=True)
+                        if not line.startswith(f"{LAB_USER}:")]
+                Path(path).write_text("".join(kept))
+
+
+@pytest.fixture
+def user_dir(lab_user: pwd.struct_passwd) -> Iterator[Path]:
+    """A folder of the user's own (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="banwatch-lab-rootless-"))
+    os.chown(folder, lab_user.pw_uid, lab_user.pw_gid)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passwd, user_dir: Path):
+    directory, inventory = user_dir / "lab", user_dir / "hosts.yml"
+    lab = Lab(directory, inventory)
+    try:
+        up = as_user(str(BIN / "banwatch-lab"), "up", "--dir", str(directory), "--endpoints", "2",
+                     "--network", SPARE_NETWORK, "--inventory", str(inventory))
+        assert "(user-namespaces)" in up.stdout and "Not isolated" not in up.stderr
+        assert lab.state["mode"] == "user-namespaces" and lab.state["user"] == "root"
+        # The endpoints' processes are the user's as the host sees them: no privilege was used.
+        init = Path(f"/proc/{lab.endpoint('lab-ep-01')['init_pid']}/status").read_text()
+        assert f"Uid:\t{lab_user.pw_uid}\t" in init
+        name = f"TikTok-{uuid.uuid4().hex[:6]}"
+        pid = int(as_user(str(BIN / "banwatch-lab"), "run", "--dir", str(directory), "lab-ep-01", "--as", name,
+                          "--", "sleep", "600").stdout)
+        package = f"tiktok-lab-{uuid.uuid4().hex[:6]}"
+        as_user(str(BIN / "banwatch-lab"), "install-package", "--dir", str(directory), "lab-ep-02", package, "2.0")
+        # Over the endpoint's own sshd: root inside, its own name, process table and dpkg database.
+        inside = lab.ssh("lab-ep-01", "id -u; hostname; ps -eo pid=,comm=")
+        assert inside.returncode == 0, inside.stderr
+        uid, hostname, *processes = inside.stdout.splitlines()
+        assert (uid, hostname) == ("0", "lab-ep-01")
+        assert f"{pid} {name}" in [" ".join(line.split()) for line in processes]
+        assert name not in lab.ssh("lab-ep-02", "ps -eo comm=").stdout
+        assert lab.ssh("lab-ep-02", f"dpkg-query -W -f '${{Version}}' {package}").stdout == "2.0"
+        assert lab.ssh("lab-ep-01", f"dpkg-query -W {package}").returncode != 0
+        assert subprocess.run(["dpkg-query", "-W", package], capture_output=True, check=False).returncode != 0
+        status = json.loads(as_user(str(BIN / "banwatch-lab"), "status", "--dir", str(directory),
+                                    "--format", "json").stdout)
+        assert [row["ssh"] for row in status] == [f"ok ({row['host']})" for row in status]
+        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory))
+        deadline = time.monotonic() + 5
+        while lab_leftovers(directory) != ([], []) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lab_leftovers(directory) == ([], [])
+    finally:
+        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory), check=False)
+
+
+def in_capped_user_namespace(user: pwd.struct_passwd, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`argv` run as `user` inside a user namespace of root's in which no user namespace may be made:
+    user.max_user_namespaces is 0 there, a real setting that ends with that namespace."""
+    capped = ('echo 0 > /proc/sys/user/max_user_namespaces && uid=$1 gid=$2 && shift 2 && '
+              'exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- "$@"')
+    # sh starts before its ids are mapped, so without capabilities: once they are, it starts again.
+    wait_for_map = 'read _ && exec sh -c "$CAPPED" sh "$@"'
+    process = subprocess.Popen(["unshare", "--user", "--", "sh", "-c", wait_for_map, "sh", str(user.pw_uid),
+                                str(user.pw_gid), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "CAPPED": capped})
+    try:
+        ours = os.readlink("/proc/self/ns/user")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{process.pid}/ns/user") == ours:
+            assert time.monotonic() < deadline, "unshare made no user namespace"
+            time.sleep(0.01)
+        for name in ("uid_map", "gid_map"):  # every id as itself: root may map what it likes
+            Path(f"/proc/{process.pid}/{name}").write_text("0 0 4294967295\n")
+        stdout, stderr = process.communicate("\n", timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_without_user_namespaces_up_and_demo_refuse_at_once(lab_user: pwd.struct_passwd, user_dir: Path):
+    directory = user_dir / "lab"
+    up = in_capped_user_namespace(lab_user, str(BIN / "banwatch-lab"), "up", "--dir", str(directory),
+                                  "--network", SPARE_NETWORK, "--inventory", str(user_dir / "hosts.yml"))
+    assert up.returncode == 2, up.stderr
+    assert up.stderr.count("\n") == 1 and "Traceback" not in up.stderr
+    assert "user.max_user_namespaces" in up.stderr and "sudo make demo" in up.stderr
+    assert not directory.exists() and up.stdout == ""
+    # make demo says the same before its setup (no virtualenv, no apt) or anything else runs.
+    demo = in_capped_user_namespace(lab_user, "make", "--no-print-directory", "-C", str(REPO), "demo",
+                                    f"LAB_DIR={directory}", f"VENV={user_dir / 'venv'}")
+    assert demo.returncode != 0
+    assert "user.max_user_namespaces" in demo.stderr and "sudo make demo" in demo.stderr
+    assert demo.stdout == "" and not directory.exists() and not (user_dir / "venv").exists()
