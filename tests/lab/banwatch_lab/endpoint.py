@@ -8,7 +8,8 @@ here is private to the endpoint and disappears with it. The view it builds:
   (its own `/etc/banwatch`, `/opt/banwatch`, `/var/lib/banwatch`, dpkg database, machine id,
   host keys, sshd configuration) land in its own upper layer, in memory;
 - `/run` and `/dev/shm` are its own empty tmpfs; `/proc` shows only its processes;
-- everything else, `/` included, is the host's, read-only.
+- everything else, `/` included, is the host's, read-only (without root, `/` is the endpoint's
+  own, read-only, the host's top-level entries in it: see below).
 
 Started by a user without root (`isolation` "user"), it runs in a user namespace that maps that
 user to root and a subordinate range to the other ids. The host's files keep their owners,
@@ -16,7 +17,10 @@ whom the namespace does not map: they read as nobody's, and nobody's files canno
 place even by the namespace's root. So each overlay's upper layer starts with a skeleton of the
 host's directories (owned by the endpoint's root, so it can add, replace and remove files in
 them) and its own copy of what is changed in place (the account and dpkg databases, their locks);
-`/root` is a fresh tmpfs, the host's being unreadable.
+`/root` is a fresh tmpfs, the host's being unreadable. And the endpoint gets a `/` of its own, a
+tmpfs owned by its root holding the host's top-level entries (bound read-only, or overlaid as
+above), made its root with pivot_root: sshd refuses a chroot or an authorized keys file outside
+the home unless every directory above it is root's, `/` included, and the host's is nobody's.
 
 Then it runs `sshd -D` on the endpoint's own loopback address and reaps every orphan, as an
 init does; SIGTERM stops sshd and ends the endpoint (the kernel kills what is left in it).
@@ -38,11 +42,14 @@ MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
+MS_REC = 0x4000
+MNT_DETACH = 0x2
 
 OVERLAID = ("/etc", "/var", "/opt", "/root", "/tmp")
 ROOT, USER = "root", "user"  # who started the endpoint: root, or a user in a user namespace
 USER_OVERLAID = ("/etc", "/var", "/opt", "/tmp")
-USER_FRESH = {"/root": "0700"}  # the host's is unreadable: the endpoint's root starts with an empty home
+# Fresh tmpfs: the host's /root is unreadable, so the endpoint's root starts with an empty home.
+USER_FRESH = {"/root": "mode=0700", "/run": "mode=0755,size=64m"}
 # Changed in place (or linked to a backup) by useradd, groupadd and dpkg: the endpoint's own copies.
 USER_COPIED = ("/etc/passwd", "/etc/group", "/etc/passwd-", "/etc/group-", "/var/lib/dpkg/status")
 USER_EMPTY = ("/etc/.pwd.lock", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock")
@@ -50,6 +57,9 @@ USER_EMPTY = ("/etc/.pwd.lock", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-fronte
 USER_SHADOWS = {"/etc/shadow": ("/etc/passwd", ":*:::::::\n"), "/etc/shadow-": ("/etc/passwd", ":*:::::::\n"),
                 "/etc/gshadow": ("/etc/group", ":*::\n"), "/etc/gshadow-": ("/etc/group", ":*::\n")}
 SCRATCH = "/run"  # holds the overlays' upper layers, then is covered by a fresh /run
+# Without root: the endpoint's own `/`, built in the scratch tmpfs before pivot_root makes it the
+# root; the host's top-level entries not named above are bound into it read-only (/dev writable).
+NEW_ROOT = f"{SCRATCH}/root"
 SCRATCH_SIZE = "4g"  # a ceiling, not an allocation
 UPPER = f"{SCRATCH}/upper"  # an overlaid path's upper layer is UPPER + path
 SSHD = "/usr/sbin/sshd"
@@ -80,26 +90,74 @@ def read_files(spec: dict[str, str]) -> dict[str, bytes]:
 
 def build_filesystem(spec: dict[str, str]) -> None:
     files = read_files(spec)
-    by_user = spec["isolation"] == USER
     mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={SCRATCH_SIZE}")
-    for top in USER_OVERLAID if by_user else OVERLAID:
-        upper, work = UPPER + top, f"{SCRATCH}/work{top}"
-        os.makedirs(upper)
-        os.makedirs(work)
-        if by_user:
-            own_upper_layer(top)
-        mount("overlay", top, "overlay", 0, f"lowerdir={top},upperdir={upper},workdir={work}")
-    if by_user:
-        for top, mode in USER_FRESH.items():
-            mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
-    mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m")
+    if spec["isolation"] == USER:
+        build_own_root()
+    else:
+        for top in OVERLAID:
+            overlay(top, top)
+        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m")
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for folder in ("/run/sshd", "/run/lock", "/etc/banwatch", "/opt/banwatch", "/var/lib/banwatch"):
         os.makedirs(folder, exist_ok=True)
     set_identity(spec)
     install_ssh_files(files)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def overlay(top: str, target: str, *, own: bool = False) -> None:
+    """The host's `top` on `target`, copy-on-write; with `own`, its upper layer starts with the
+    endpoint's own directories and in-place files (own_upper_layer)."""
+    upper, work = UPPER + top, f"{SCRATCH}/work{top}"
+    os.makedirs(upper)
+    os.makedirs(work)
+    if own:
+        own_upper_layer(top)
+    mount("overlay", target, "overlay", 0, f"lowerdir={top},upperdir={upper},workdir={work}")
+
+
+def build_own_root() -> None:
+    """A `/` of the endpoint's root's own, the host's top-level entries in it, made the root."""
+    os.makedirs(NEW_ROOT)
+    mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    for entry in os.scandir("/"):
+        top, target = "/" + entry.name, NEW_ROOT + "/" + entry.name
+        if entry.is_symlink():  # bin -> usr/bin and the like
+            os.symlink(os.readlink(top), target)
+        elif entry.is_dir(follow_symlinks=False):
+            os.mkdir(target, entry.stat(follow_symlinks=False).st_mode & 0o7777)
+            place_directory(top, target)
+        elif entry.is_file(follow_symlinks=False):
+            with open(target, "wb"):
+                pass
+            bind_read_only(top, target)
+    os.chdir(NEW_ROOT)
+    if _libc.pivot_root(b".", b".") != 0:  # the host's root is stacked on the new one: detach it
+        raise OSError(ctypes.get_errno(), f"pivot_root: {os.strerror(ctypes.get_errno())}")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), f"detaching the host's root: {os.strerror(ctypes.get_errno())}")
+    os.chdir("/")
+
+
+def place_directory(top: str, target: str) -> None:
+    """The host's directory `top` in the new root, as the endpoint sees it (see the module's doc)."""
+    if top in USER_OVERLAID:
+        overlay(top, target, own=True)
+    elif top in USER_FRESH:
+        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, USER_FRESH[top])
+    elif top == "/proc":
+        mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    elif top == "/dev":  # writable: its devices (/dev/null) are opened for writing
+        mount(top, target, None, MS_BIND | MS_REC)
+    else:
+        bind_read_only(top, target)
+
+
+def bind_read_only(source: str, target: str) -> None:
+    """`source` (and what is mounted under it) seen at `target`, read-only at its top."""
+    mount(source, target, None, MS_BIND | MS_REC)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def own_upper_layer(top: str) -> None:
