@@ -80,7 +80,8 @@ demo:
 	@echo "== every agent scans now, signs its report and ships it to the collector"
 	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) banwatch.deploy.report_now
 	@echo "== the fleet view: reports ingested from the collector's drop box into the fleet store"
-	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
+	@# As the lab's root, who may read the reports (the drop box user's) in a lab started without root.
+	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(LAB) as-root --dir $(LAB_DIR) -- $(BIN)/banwatch fleet ingest; [ $$? -le 1 ]
 	@echo
 	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet status; [ $$? -le 1 ]
 	@echo

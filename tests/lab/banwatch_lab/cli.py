@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("host", metavar="HOST")
     run.add_argument("--as", dest="alias", metavar="NAME", help="run a copy of the program under this file name")
     run.set_defaults(trailing_command=[])
+    as_root = command("as-root", "run a command on this machine as the lab's root, who may read what its "
+                      "endpoints' users own (the collector's drop box): as-root -- CMD…", _lab_command("run_as_root"))
+    as_root.set_defaults(trailing_command=[])
     package = command("install-package", "add a package to an endpoint's dpkg database",
                       _lab_command("run_install_package"))
     package.add_argument("host", metavar="HOST")

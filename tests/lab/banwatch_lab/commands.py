@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from banwatch.core import render
 from banwatch.core.cli import EXIT_OK, print_json
@@ -64,3 +65,8 @@ def run_install_package(args: argparse.Namespace) -> int:
     print(f"installed {args.name} {args.version} on {args.host}")
     return EXIT_OK
 
+
+
+def run_as_root(args: argparse.Namespace) -> NoReturn:
+    """Becomes the command: its exit code is the lab command's."""
+    control.as_lab_root(args.dir, args.trailing_command)

@@ -22,6 +22,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import NoReturn
 
 import yaml
 
@@ -344,6 +345,24 @@ def run_in(root: str, host: str, command: list[str], alias: str | None = None) -
         state.spawned.append((pid, procs.start_time(pid)))
         save_state(LabPaths(root), state)
     return pid
+
+
+def as_lab_root(root: str, command: list[str]) -> NoReturn:
+    """Run `command` on this machine (its files, network and processes) as the lab's root: in a lab
+    started without root, as root of the collector's user namespace (`podman unshare`'s job), whose
+    privileges cover the files the endpoints' other users own, such as the reports in the drop box
+    (0400, the drop box user's); in a root lab, as it is."""
+    state = require_state(root)
+    if not command:
+        raise InputError.single("CMD", "no command given",
+                                "write the command after '--', e.g. -- banwatch fleet ingest")
+    if state.mode == USER_NAMESPACES:
+        collector = state.endpoint(COLLECTOR_NAME)
+        command = ["nsenter", "--target", str(collector.init_pid), "--user", "--", *command]
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        raise LabError(f"cannot run {command[0]}: {exc.strerror}") from None
 
 
 def install_package(root: str, host: str, name: str, version: str = "1.0") -> None:
