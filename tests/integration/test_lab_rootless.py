@@ -1,5 +1,10 @@
 """The fleet lab without root: an unprivileged user gets isolated endpoints in a user namespace,
-and where user namespaces are unavailable, `banwatch-lab up` and `make demo` refuse at once."""
+each with a root-owned `/` of its own, deploys to them and has their reports shipped to the
+collector and ingested, as `make demo` does; where user namespaces are unavailable, `banwatch-lab
+up` and `make demo` refuse at once.
+
+The user runs this virtualenv's interpreter: run these tests from one other users can read (made
+with /usr/bin/python3 -m venv outside /root, say), or they skip saying so."""
 
 from __future__ import annotations
 
@@ -19,11 +24,14 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.conftest import BIN, SPARE_NETWORK, Lab, lab_leftovers, require_lab_support
+from tests.repo_vars import write_group_vars
 
 pytestmark = pytest.mark.lab
 
 LAB_USER = "banwatch-lab-test"
 SUBORDINATE_IDS = 65536
+# A user's PATH (login.defs's ENV_PATH), without root's sbin directories.
+USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def next_free_ids() -> int:
@@ -38,9 +46,11 @@ def next_free_ids() -> int:
     return end
 
 
-def as_user(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["runuser", "-u", LAB_USER, "--", *argv], capture_output=True, text=True,
-                            timeout=120, check=False, cwd=REPO)
+def as_user(*argv: str, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    settings = [f"{name}={value}" for name, value in {"PATH": USER_PATH, **(env or {})}.items()]
+    result = subprocess.run(["runuser", "-u", LAB_USER, "--", "env", *settings, *argv], capture_output=True,
+                            text=True, timeout=timeout, check=False, cwd=REPO)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} as {LAB_USER} failed ({result.returncode}):\n{result.stderr}")
     return result
@@ -66,8 +76,9 @@ def lab_user() -> Iterator[pwd.struct_passwd]:
     try:
         runs = as_user(sys.executable, "-c", "import banwatch_lab", check=False)
         if runs.returncode != 0:
-            pytest.skip(f"{LAB_USER} cannot run this virtualenv's interpreter {sys.executable} "
-                        f"(a checkout other users can read is needed): {runs.stderr.strip()[-200:]}")
+            pytest.skip(f"{LAB_USER} cannot run this virtualenv's interpreter {sys.executable}: run these tests "
+                        "from a virtualenv and checkout other users can read (/usr/bin/python3 -m venv, "
+                        f"outside /root): {runs.stderr.strip()[-200:]}")
         yield pwd.getpwnam(LAB_USER)
     finally:
         if created:
@@ -110,6 +121,10 @@ def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passw
         assert inside.returncode == 0, inside.stderr
         uid, hostname, *processes = inside.stdout.splitlines()
         assert (uid, hostname) == ("0", "lab-ep-01")
+        # Its own `/`: root's, as sshd wants every directory above a chroot to be.
+        owners = lab.ssh("lab-ep-01", "stat -c %u / /var /var/lib /etc; touch /new 2>&1; ls /usr/sbin/sshd")
+        assert owners.stdout.splitlines()[:4] == ["0"] * 4 and "Read-only file system" in owners.stdout
+        assert owners.stdout.splitlines()[-1] == "/usr/sbin/sshd"
         assert f"{pid} {name}" in [" ".join(line.split()) for line in processes]
         assert name not in lab.ssh("lab-ep-02", "ps -eo comm=").stdout
         assert lab.ssh("lab-ep-02", f"dpkg-query -W -f '${{Version}}' {package}").stdout == "2.0"
@@ -123,6 +138,36 @@ def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passw
         while lab_leftovers(directory) != ([], []) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert lab_leftovers(directory) == ([], [])
+    finally:
+        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory), check=False)
+
+
+def test_an_unprivileged_users_devices_ship_reports_to_the_collector(lab_user: pwd.struct_passwd, user_dir: Path):
+    """make demo's steps as the user: deploy, report now, ingest as the lab's root, the fleet view."""
+    directory, inventory = user_dir / "lab", user_dir / "hosts.yml"
+    lab = Lab(directory, inventory)
+    # Ansible's files under HOME; bundles beside the inventory, this checkout being root's.
+    env = {"HOME": str(user_dir), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+           "BANWATCH_FLEET_CONFIG": str(directory / "fleet.yml")}
+    try:
+        as_user(str(BIN / "banwatch-lab"), "up", "--dir", str(directory), "--endpoints", "1",
+                "--network", SPARE_NETWORK, "--inventory", str(inventory))
+        write_group_vars(inventory, {"banwatch_agent_bundle_dir": str(user_dir / "bundles")})
+        as_user(str(BIN / "banwatch-lab"), "run", "--dir", str(directory), "lab-ep-01", "--as", "TikTok",
+                "--", "sleep", "600")
+        for playbook in ("banwatch.deploy.site", "banwatch.deploy.report_now"):
+            run = as_user(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, env=env, check=False,
+                          timeout=600)
+            assert run.returncode == 0, run.stdout[-4000:]
+        dropbox = Path(f"/proc/{lab.endpoint('lab-collector')['init_pid']}/root/var/lib/banwatch-collector/incoming")
+        owners = {path.stat().st_uid for path in dropbox.iterdir()}
+        assert owners and lab_user.pw_uid not in owners  # the drop box user's: a subordinate id
+        ingest = as_user(str(BIN / "banwatch-lab"), "as-root", "--dir", str(directory), "--",
+                         str(BIN / "banwatch"), "fleet", "ingest", env=env)
+        assert " 0 quarantined" in ingest.stdout, ingest.stdout
+        status = as_user(str(BIN / "banwatch"), "fleet", "status", "--format", "json", env=env, check=False)
+        assert status.returncode == 1, status.stderr  # a host in violation
+        assert [(row["host"], row["state"]) for row in json.loads(status.stdout)] == [("lab-ep-01", "violation")]
     finally:
         as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory), check=False)
 

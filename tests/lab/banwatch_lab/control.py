@@ -65,6 +65,9 @@ NOT_ISOLATED = ("process table", "hostname", "machine id", "/etc/banwatch, /opt/
 # Both become the file name <name>_<version>_all.deb in the lab's packages/: bounded, one line.
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,99}\Z")
 _PACKAGE_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]{0,59}\Z")
+# What dpkg runs inside an endpoint as its root: root's PATH, with the sbin directories (ldconfig,
+# start-stop-daemon) that a user's PATH lacks when the lab was started without root.
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def device_python() -> str:
@@ -390,7 +393,7 @@ def install_package(root: str, host: str, name: str, version: str = "1.0") -> No
     shutil.copyfile(deb, endpoint_root(state, endpoint) + inside)
     try:
         result = subprocess.run([*_enter(state, endpoint), "dpkg", "--install", inside],
-                                capture_output=True, text=True, check=False)
+                                capture_output=True, text=True, check=False, env={**os.environ, "PATH": ROOT_PATH})
     finally:
         os.unlink(endpoint_root(state, endpoint) + inside)
     if result.returncode != 0:
