@@ -106,7 +106,15 @@ def test_status_up_is_a_no_op_and_bad_requests(lab: Lab):
     assert bad_package.returncode == 2 and "not a Debian package name" in bad_package.stderr
     real_package = lab.lab("install-package", "lab-ep-01", "bash", check=False)
     assert real_package.returncode == 2 and "already installed" in real_package.stderr
-    assert "Traceback" not in unknown.stderr + missing.stderr + bad_package.stderr + real_package.stderr
+    # as-root in a root lab: the command as it is, its exit code the command's.
+    as_root = lab.lab("as-root", "--", "sh", "-c", "id -u; exit 7", check=False)
+    assert (as_root.returncode, as_root.stdout) == (7, "0\n")
+    no_command = lab.lab("as-root", check=False)
+    no_program = lab.lab("as-root", "--", "/no/such/program", check=False)
+    assert no_command.returncode == 2 and "no command given" in no_command.stderr
+    assert no_program.returncode == 3 and "cannot run /no/such/program" in no_program.stderr
+    assert "Traceback" not in (unknown.stderr + missing.stderr + bad_package.stderr + real_package.stderr
+                               + no_command.stderr + no_program.stderr)
 
 
 def process_names() -> str:
