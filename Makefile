@@ -93,6 +93,7 @@ demo:
 	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
 	@echo "  $(BIN)/ansible -i $(LAB_INVENTORY) endpoints -m ansible.builtin.ping"
 	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another; then report_now.yml and fleet ingest"
+	@echo "  $(LAB) as-root -- $(BIN)/banwatch fleet ingest  # ingest as the lab's root, who may read the drop box"
 	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 
