@@ -30,7 +30,7 @@ EXE = "Exe"
 def collections(apps: tuple[App, ...]) -> dict[str, ET.Element]:
     """The `Appx` and `Exe` rule collections that deny `apps`."""
     appx = _collection(APPX)
-    appx.append(_publisher_rule("allow", "*", "(banwatch) all signed packaged apps", "Allow"))
+    appx.append(_publisher_rule("*", "*", "(banwatch) all signed packaged apps", "Allow"))
     exe = _collection(EXE)
     exe.append(_path_rule("*", "*", "(banwatch) all programs", "Allow"))
     for app in apps:

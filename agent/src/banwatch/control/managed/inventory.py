@@ -89,7 +89,7 @@ def _read_device(host: InventoryHost, file: str) -> tuple[ManagedDevice | None, 
         return None, Problem(file, None, entry, message, fix)
 
     manager = host.vars.get(MANAGED_BY_VAR)
-    if manager not in ENROLMENTS:
+    if not isinstance(manager, str) or manager not in ENROLMENTS:
         return problem(f"{MANAGED_BY_VAR} is {_shown(manager)}, not a manager banwatch exports to",
                        f"set {MANAGED_BY_VAR} to one of {', '.join(MANAGERS)}")
     device_id = host.vars.get(DEVICE_ID_VAR)
@@ -101,7 +101,7 @@ def _read_device(host: InventoryHost, file: str) -> tuple[ManagedDevice | None, 
                        "give the manager's id as text: letters, digits, '.', '_', ':' and '-', at most 128")
     kinds = ENROLMENTS[manager]
     enrolment = host.vars.get(ENROLMENT_VAR, kinds[0] if len(kinds) == 1 else None)
-    if enrolment not in kinds:
+    if not isinstance(enrolment, str) or enrolment not in kinds:
         return problem(f"{ENROLMENT_VAR} is {_shown(enrolment)}, not an enrolment {manager} has",
                        f"set {ENROLMENT_VAR} to one of {', '.join(kinds)}")
     enterprise = host.vars.get(ANDROID_ENTERPRISE_VAR)
