@@ -26,6 +26,8 @@ IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
 # A listed inventory of a million hosts with their vars stays well under this.
 MAX_LISTED_BYTES = 512 * 1024 * 1024
 _LISTED_FIX = "write it again with: ansible-inventory -i SOURCE --list --output FILE.json"
+# The depth `_YamlWalk` records for a var the host itself sets.
+_OWN = -1
 # Past this many bad host names, the rest are counted, not listed.
 MAX_NAME_PROBLEMS = 10
 
@@ -106,14 +108,18 @@ class _YamlWalk:
             self.group(str(child), child_body, (*path, "children", child), lineage, levels)
 
     def _set_vars(self, host: InventoryHost, own: dict[str, Any], levels: tuple[dict[str, Any], ...]) -> None:
+        """A host's own vars always win (the later mention over the earlier); a group's var wins
+        over one from a shallower group."""
         depths = self.depths.setdefault(host.name, {})
-        for depth, values in [*enumerate(levels), (len(levels), own)]:
-            rank = -1 if values is own else depth
+        for depth, values in enumerate(levels):
             for key, value in values.items():
                 held = depths.get(key)
-                if held is None or (held != -1 and (rank == -1 or rank >= held)):
+                if held is None or (held != _OWN and depth >= held):
                     host.vars[key] = value
-                    depths[key] = rank
+                    depths[key] = depth
+        for key, value in own.items():
+            host.vars[key] = value
+            depths[key] = _OWN
 
 
 def _refuse_bad_names(file: str, hosts: Collection[str], bad_names: list[Problem]) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from banwatch.control.cli.policy import as_of_option, issued_at_option
 from banwatch.control.managed.coverage import BLOCKABLE, coverage
-from banwatch.control.managed.export import coverage_document, export, read_devices
+from banwatch.control.managed.export import coverage_rows, export, read_devices
 from banwatch.control.managed.manifest import ManagerExport
 from banwatch.control.policy_source import load_policy_source
 from banwatch.core import render
@@ -45,8 +46,7 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exported policy version {issue.version} for {devices} managed devices to {args.out}")
     print(render.table(("manager", "document", "devices", "blocked apps", "valid until"),
                        list(_document_rows(exports))))
-    rows: list[dict[str, object]] = covered["rows"]  # type: ignore[assignment]
-    gaps = [row for row in rows if row["app_status"] == "banned" and row["coverage"] != BLOCKABLE]
+    gaps = [row for row in covered if row["app_status"] == "banned" and row["coverage"] != BLOCKABLE]
     print(f"\ncoverage gaps for banned apps: {len(gaps)}")
     if gaps:
         print(render.table(("app", "manager", "enrolment", "devices", "coverage", "why"),
@@ -67,13 +67,14 @@ def _document_rows(exports: Iterable[ManagerExport]) -> Iterable[tuple[object, .
 
 def run_coverage(args: argparse.Namespace) -> int:
     source = load_policy_source(args.source, as_of_option(args.as_of))
+    rows: list[dict[str, Any]]
     if args.inventory:
-        rows = coverage_document(source, read_devices(args.inventory))["rows"]
+        rows = coverage_rows(source, read_devices(args.inventory))
     else:
         rows = [row.document() for row in coverage(source.apps)]
     if args.json:
         print_json(rows)
         return EXIT_OK
     headers = ("app", "manager", "platform", "enrolment", *(("devices",) if args.inventory else ()), "coverage", "why")
-    print(render.table(headers, [tuple(row[header] for header in headers) for row in rows]))  # type: ignore[index]
+    print(render.table(headers, [tuple(row[header] for header in headers) for row in rows]))
     return EXIT_OK

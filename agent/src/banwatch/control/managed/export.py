@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from banwatch.control.ansible_inventory import load_inventory
 from banwatch.control.managed.android import compile_android
@@ -39,21 +40,20 @@ def compile_all(source: PolicySource, devices: list[ManagedDevice], today: dt.da
             for manager in MANAGERS if any(d.manager == manager for d in devices)]
 
 
-def coverage_document(source: PolicySource, devices: list[ManagedDevice]) -> dict[str, object]:
+def coverage_rows(source: PolicySource, devices: list[ManagedDevice]) -> list[dict[str, Any]]:
     """Coverage for the (manager, enrolment) kinds the devices are of, with how many devices each."""
     counts = Counter((d.manager, d.enrolment) for d in devices)
-    rows = [{**row.document(), "devices": counts[(row.manager, row.enrolment)]}
+    return [{**row.document(), "devices": counts[(row.manager, row.enrolment)]}
             for row in coverage(source.apps, counts)]
-    return {"source_digest": source.digest, "rows": rows}
 
 
 def export(source_dir: str, inventory: str, out: str, *, version: int | None,
-           issued_at: dt.datetime) -> tuple[Issue, list[ManagerExport], dict[str, object]]:
+           issued_at: dt.datetime) -> tuple[Issue, list[ManagerExport], list[dict[str, Any]]]:
     """Reads, compiles and writes; nothing is written when any input is wrong."""
     source = load_policy_source(source_dir, issued_at.date())
     devices = read_devices(inventory)
     exports = compile_all(source, devices, issued_at.date())
     issue = Issue(version or previous_version(out) + 1, issued_at, source)
-    covered = coverage_document(source, devices)
-    write_export(out, issue, exports, {COVERAGE_FILE: json_bytes(covered)})
+    covered = coverage_rows(source, devices)
+    write_export(out, issue, exports, {COVERAGE_FILE: json_bytes({"source_digest": source.digest, "rows": covered})})
     return issue, exports, covered
