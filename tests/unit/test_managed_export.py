@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,12 @@ def test_the_same_inputs_give_the_same_bytes(tmp_path):
     assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
     run_export(tmp_path / "one")  # over an earlier export: replaced whole, and the same again
     assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
+    for seed in ("1", "2"):  # and in other processes, whatever order their sets iterate in
+        subprocess.run([sys.executable, "-m", "banwatch.cli", "export", "--source", str(EXAMPLE_POLICY),
+                        "--inventory", str(EXAMPLE_INVENTORY), "--out", str(tmp_path / seed), "--version", "7",
+                        "--issued-at", "2026-11-25T09:00:00Z"], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        assert files_of(tmp_path / seed) == files_of(tmp_path / "one")
 
 
 def test_an_exempt_device_shares_the_relaxed_document_until_its_exemption_expires(tmp_path):

@@ -111,6 +111,14 @@ def test_an_out_folder_holding_something_else_is_left_alone(tmp_path, capsys):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    code = main(["export", "--source", str(EXAMPLE_POLICY), "--inventory",
+                 str(inventory(tmp_path, p_example=PHONE)), "--out", str(tmp_path / "file" / "out")])
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2 and "cannot write there" in line and "Fix: choose a folder you can write" in line
+
+
 def test_a_failed_export_keeps_the_earlier_one(tmp_path, capsys):
     good = inventory(tmp_path, phone_example_gov=PHONE)
     args = ["export", "--source", str(EXAMPLE_POLICY), "--out", str(tmp_path / "out")]

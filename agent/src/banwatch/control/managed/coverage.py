@@ -88,7 +88,8 @@ class CoverageRow:
 
 def coverage(apps: Iterable[App], kinds: Iterable[tuple[str, str]] | None = None) -> list[CoverageRow]:
     """A row per app and (manager, enrolment) of `kinds` (every kind when None), in ban-list order."""
-    chosen = [kind for kind in REACH if kinds is None or kind in set(kinds)]
+    wanted = None if kinds is None else set(kinds)
+    chosen = [kind for kind in REACH if wanted is None or kind in wanted]
     return [_row(app, manager, enrolment) for app in apps for manager, enrolment in chosen]
 
 

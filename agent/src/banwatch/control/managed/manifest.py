@@ -97,8 +97,11 @@ def write_export(out: str, issue: Issue, exports: list[ManagerExport], extra_fil
                                     or (os.listdir(target) and _read_summary(target) is None)):
         raise InputError.single(out, "is not an earlier banwatch export", "give --out a new or empty folder")
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise InputError.single(out, f"cannot write there ({exc.strerror})", "choose a folder you can write") from None
     try:
         files = dict(extra_files)
         for export in exports:
