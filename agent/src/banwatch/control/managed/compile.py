@@ -71,6 +71,7 @@ def plan_documents(source: PolicySource, devices: Iterable[ManagedDevice], *, to
         if kind is None:
             without.append(device)
             continue
+        # Per app, the exemption that relaxes it longest (the latest expiry), when several cover the device.
         relaxing = {e.app: e for e in sorted(host_exemptions(source, device.host, today), key=lambda e: e.expires)}
         exempted = tuple(app.id for app in nameable if app.id in relaxing)
         key = (kind, exempted)
