@@ -24,50 +24,49 @@ NOT_VISIBLE = "not visible"
 STATUSES = (BLOCKABLE, DETECT_ONLY, NOT_VISIBLE)
 
 
+# What each platform's managers know an app by, and the ban-list fields that give it.
+PLATFORMS: dict[str, tuple[Callable[[App], tuple[str, ...]], str]] = {
+    "android": (platforms.android_packages, "android_packages"),
+    "ios": (platforms.ios_bundle_ids, "ios_bundle_ids"),
+    "windows": (platforms.windows_names, "windows_appx_families or a Windows executable_paths entry"),
+    "macos": (platforms.santa_identifiers, "executable_sha256, macos_signing_ids or macos_team_ids"),
+}
+
+
 @dataclass(frozen=True)
 class Reach:
-    """What one manager can do under one kind of enrolment, for an app it can name."""
+    """What one manager can do under one kind of enrolment, for a banned app it can name."""
 
     platform: str
-    names: Callable[[App], tuple[str, ...]]
-    field: str
     status: str
     why: str
     lists_apps: bool = True  # the manager's own inventory shows an app it does not block
 
 
-_WINDOWS_FIELDS = "windows_appx_families or a Windows executable_paths entry"
-_SANTA_FIELDS = "executable_sha256, macos_signing_ids or macos_team_ids"
 REACH: dict[tuple[str, str], Reach] = {
-    (ANDROID, "fully_managed"): Reach("android", platforms.android_packages, "android_packages", BLOCKABLE,
-                                      "installType BLOCKED; application reports list every app"),
-    (ANDROID, "work_profile"): Reach("android", platforms.android_packages, "android_packages", BLOCKABLE,
-                                     "blocked in the work and the personal profile; reports cover the work profile"),
-    (ANDROID, "personally_owned"): Reach("android", platforms.android_packages, "android_packages", NOT_VISIBLE,
-                                         "only the work profile is controlled and visible; the personal "
-                                         "profile is not"),
-    (APPLE, "supervised"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", BLOCKABLE,
-                                 "blockedAppBundleIDs hides it and stops it launching (iOS 15 and later)"),
-    (APPLE, "unsupervised"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", DETECT_ONLY,
-                                   "blocking needs a supervised device; InstalledApplicationList shows the app"),
-    (APPLE, "user_enrolled"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", NOT_VISIBLE,
-                                    "User Enrollment shows the MDM only its managed apps"),
-    (INTUNE, "ios_supervised"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", BLOCKABLE,
-                                      "hidden by the app visibility list; restrictedApps marks the device "
-                                      "non-compliant"),
-    (INTUNE, "ios_unsupervised"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", DETECT_ONLY,
-                                        "restrictedApps marks the device non-compliant; hiding apps needs supervision"),
-    (INTUNE, "ios_user_enrolled"): Reach("ios", platforms.ios_bundle_ids, "ios_bundle_ids", NOT_VISIBLE,
-                                         "Intune sees no personal apps on a user-enrolled device"),
-    (INTUNE, "windows_corporate"): Reach("windows", platforms.windows_names, _WINDOWS_FIELDS, BLOCKABLE,
-                                         "AppLocker denies the package or the program path (rule form not yet "
-                                         "tried on a Windows device: docs/managed.md)"),
-    (INTUNE, "windows_personal"): Reach("windows", platforms.windows_names, _WINDOWS_FIELDS, NOT_VISIBLE,
-                                        "Intune lists no unmanaged apps of a personally owned device; the AppLocker "
-                                        "rules are sent, but whether they hold cannot be seen"),
-    (SANTA, "corporate"): Reach("macos", platforms.santa_identifiers, _SANTA_FIELDS, BLOCKABLE,
-                                "Santa blocks its executions; a bundle id or name alone is no Santa rule",
-                                lists_apps=False),
+    (ANDROID, "fully_managed"): Reach("android", BLOCKABLE, "installType BLOCKED; application reports list every app"),
+    (ANDROID, "work_profile"): Reach("android", BLOCKABLE, "blocked in the work and the personal profile; reports "
+                                                           "cover the work profile"),
+    (ANDROID, "personally_owned"): Reach("android", NOT_VISIBLE, "only the work profile is controlled and visible; "
+                                                                 "the personal profile is not"),
+    (APPLE, "supervised"): Reach("ios", BLOCKABLE, "blockedAppBundleIDs hides it and stops it launching "
+                                                   "(iOS 15 and later)"),
+    (APPLE, "unsupervised"): Reach("ios", DETECT_ONLY, "blocking needs a supervised device; "
+                                                       "InstalledApplicationList shows the app"),
+    (APPLE, "user_enrolled"): Reach("ios", NOT_VISIBLE, "User Enrollment shows the MDM only its managed apps"),
+    (INTUNE, "ios_supervised"): Reach("ios", BLOCKABLE, "hidden by the app visibility list; restrictedApps marks "
+                                                        "the device non-compliant"),
+    (INTUNE, "ios_unsupervised"): Reach("ios", DETECT_ONLY, "restrictedApps marks the device non-compliant; hiding "
+                                                            "apps needs supervision"),
+    (INTUNE, "ios_user_enrolled"): Reach("ios", NOT_VISIBLE, "Intune sees no personal apps on a user-enrolled device"),
+    (INTUNE, "windows_corporate"): Reach("windows", BLOCKABLE, "AppLocker denies the package or the program path "
+                                                               "(rule form not yet tried on a Windows device: "
+                                                               "docs/managed.md)"),
+    (INTUNE, "windows_personal"): Reach("windows", NOT_VISIBLE, "Intune lists no unmanaged apps of a personally "
+                                                                "owned device; the AppLocker rules are sent, but "
+                                                                "whether they hold cannot be seen"),
+    (SANTA, "corporate"): Reach("macos", BLOCKABLE, "Santa blocks its executions; a bundle id or name alone is no "
+                                                    "Santa rule", lists_apps=False),
 }
 
 
@@ -99,8 +98,9 @@ def _row(app: App, manager: str, enrolment: str) -> CoverageRow:
     def row(status: str, why: str) -> CoverageRow:
         return CoverageRow(app.id, app.status, manager, reach.platform, enrolment, status, why)
 
-    if not reach.names(app):
-        return row(NOT_VISIBLE, f"the ban list gives it no {reach.field}")
+    names, fields = PLATFORMS[reach.platform]
+    if not names(app):
+        return row(NOT_VISIBLE, f"the ban list gives it no {fields}")
     if reach.status == BLOCKABLE and not app.banned:
         if not reach.lists_apps:
             return row(NOT_VISIBLE, "under review, so no rule is sent, and the manager keeps no list of apps")
