@@ -15,6 +15,7 @@ from banwatch.core.cli import run
 COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("banwatch.control.cli.policy", "add_policy_parser"),
     "keys": ("banwatch.control.cli.keys", "add_keys_parser"),
+    "export": ("banwatch.control.cli.export", "add_export_parser"),
     "reports": ("banwatch.control.cli.reports", "add_reports_parser"),
     "wheelhouse": ("banwatch.control.cli.bundle", "add_wheelhouse_parser"),
     "fleet": ("banwatch.fleet.cli.main", "add_fleet_parser"),

@@ -26,6 +26,8 @@ IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
 # A listed inventory of a million hosts with their vars stays well under this.
 MAX_LISTED_BYTES = 512 * 1024 * 1024
 _LISTED_FIX = "write it again with: ansible-inventory -i SOURCE --list --output FILE.json"
+# The depth `_YamlWalk` records for a var the host itself sets.
+_OWN = -1
 # Past this many bad host names, the rest are counted, not listed.
 MAX_NAME_PROBLEMS = 10
 
@@ -63,14 +65,19 @@ def load_inventory(path: str) -> dict[str, InventoryHost]:
 @dataclass
 class _YamlWalk:
     """A YAML inventory's hosts, gathered group by group. A host whose name is outside the rule
-    goes to `bad_names` (with the line of its first mention), not to `hosts`."""
+    goes to `bad_names` (with the line of its first mention), not to `hosts`. Group `vars:` reach
+    the hosts below them as Ansible applies them: a host's own vars win, then the deepest group's."""
 
     doc: Document
     hosts: dict[str, InventoryHost] = field(default_factory=dict)
     bad_names: dict[str, Problem] = field(default_factory=dict)
+    # Per host, the depth each var was set at (-1: by the host itself), so deeper groups win.
+    depths: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def group(self, group: str, body: Any, path: tuple[Any, ...], parents: list[str]) -> None:
-        """Adds the hosts of `group` (at `path` in the file) and of its children."""
+    def group(self, group: str, body: Any, path: tuple[Any, ...], parents: list[str],
+              inherited: tuple[dict[str, Any], ...] = ()) -> None:
+        """Adds the hosts of `group` (at `path` in the file) and of its children; `inherited` are
+        the vars of its ancestors, outermost first."""
         file = self.doc.file
         if body is None:
             return
@@ -81,12 +88,13 @@ class _YamlWalk:
         if unknown:
             raise InputError.single(file, f"unknown key(s) {', '.join(sorted(unknown))} in group '{group}'",
                                     "use 'hosts:', 'children:' and 'vars:'", entry=f"group '{group}'")
-        for key in ("hosts", "children"):
+        for key in ("hosts", "children", "vars"):
             if not isinstance(body.get(key) or {}, dict):
                 raise InputError.single(file, f"'{key}' is not a mapping",
                                         f"list the {key} as keys under '{key}:', each ending in ':'",
                                         self.doc.line((*path, key)), entry=f"group '{group}'")
         lineage = [*parents, group]
+        levels = (*inherited, body.get("vars") or {})
         for host_name, host_vars in (body.get("hosts") or {}).items():
             if host_name not in self.hosts:
                 bad = host_names.name_problem(host_name, file, line=self.doc.line((*path, "hosts", host_name)))
@@ -95,10 +103,23 @@ class _YamlWalk:
                     continue
             host = self.hosts.setdefault(host_name, InventoryHost(host_name))
             host.groups.update(g for g in lineage if g not in IMPLICIT_GROUPS)
-            if isinstance(host_vars, dict):
-                host.vars.update(host_vars)
+            self._set_vars(host, host_vars if isinstance(host_vars, dict) else {}, levels)
         for child, child_body in (body.get("children") or {}).items():
-            self.group(str(child), child_body, (*path, "children", child), lineage)
+            self.group(str(child), child_body, (*path, "children", child), lineage, levels)
+
+    def _set_vars(self, host: InventoryHost, own: dict[str, Any], levels: tuple[dict[str, Any], ...]) -> None:
+        """A host's own vars always win (the later mention over the earlier); a group's var wins
+        over one from a shallower group."""
+        depths = self.depths.setdefault(host.name, {})
+        for depth, values in enumerate(levels):
+            for key, value in values.items():
+                held = depths.get(key)
+                if held is None or (held != _OWN and depth >= held):
+                    host.vars[key] = value
+                    depths[key] = depth
+        for key, value in own.items():
+            host.vars[key] = value
+            depths[key] = _OWN
 
 
 def _refuse_bad_names(file: str, hosts: Collection[str], bad_names: list[Problem]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from banwatch.control.ansible_inventory import InventoryHost
 from banwatch.control.policy_source import PolicySource
 from banwatch.core.errors import InputError, Problem
+from banwatch.core.policy.model import Exemption
 from banwatch.core.policy.payload import POLICY_SCHEMA, app_document, exemption_document
 from banwatch.core.timestamps import isoformat
 
@@ -39,18 +40,24 @@ def never_exempt_conflicts(source: PolicySource, hosts: list[InventoryHost]) -> 
     return problems
 
 
+def host_exemptions(source: PolicySource, host: InventoryHost, today: dt.date) -> list[Exemption]:
+    """The exemptions in force for `host` on `today`: those naming it or one of its groups and not
+    yet expired. What a device's signed policy carries, and what `banwatch export` relaxes a
+    managed device's document by."""
+    groups = frozenset(host.groups)
+    return [e for e in source.exemptions if e.covers(host.name, groups) and not e.expired(today)]
+
+
 def effective_payload(source: PolicySource, host: InventoryHost, *, version: int, issued_at: dt.datetime,
                       valid_days: int = DEFAULT_VALID_DAYS, apps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """`apps` (the ban list as documents) is the same for every host: pass it to build it once."""
-    groups = frozenset(host.groups)
-    exemptions = [exemption_document(e) for e in source.exemptions
-                  if e.covers(host.name, groups) and not e.expired(issued_at.date())]
+    exemptions = [exemption_document(e) for e in host_exemptions(source, host, issued_at.date())]
     return {
         "schema": POLICY_SCHEMA,
         "version": version,
         "issued_at": isoformat(issued_at),
         "expires_at": isoformat(issued_at + dt.timedelta(days=valid_days)),
-        "host": {"name": host.name, "machine_id": host.machine_id, "groups": sorted(groups)},
+        "host": {"name": host.name, "machine_id": host.machine_id, "groups": sorted(host.groups)},
         "apps": apps if apps is not None else [app_document(app) for app in source.apps],
         "exemptions": exemptions,
         "source_digest": source.digest,

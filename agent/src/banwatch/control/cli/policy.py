@@ -10,10 +10,11 @@ import sys
 from banwatch.control import builds
 from banwatch.control.ansible_inventory import load_inventory
 from banwatch.control.effective import DEFAULT_VALID_DAYS, build_payloads
+from banwatch.control.managed.inventory import is_managed
 from banwatch.control.policy_source import PolicySource, load_policy_source
 from banwatch.core import render, signing
 from banwatch.core.atomic import write_atomic
-from banwatch.core.cli import EXIT_INPUT, EXIT_OK, print_json_line
+from banwatch.core.cli import EXIT_INPUT, EXIT_OK, lazy, print_json_line
 from banwatch.core.errors import InputError
 from banwatch.core.policy.payload import PAYLOAD_TYPE
 from banwatch.core.policy.verify import PolicyRejected, read_policy_file, verify_policy
@@ -27,7 +28,18 @@ def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--as-of", metavar="YYYY-MM-DD", help="check as on this date (default: today, UTC)")
     check.set_defaults(handler=run_check)
 
-    build = commands.add_parser("build", help="compute, sign and write each inventory host's effective policy")
+    coverage = commands.add_parser("coverage", help="what each device manager can block, only detect, or not see")
+    coverage.add_argument("--source", required=True, metavar="DIR",
+                          help="policy source (banlist.yml, exemptions.yml)")
+    coverage.add_argument("--inventory", metavar="INV", help="only the managers and enrolments of this inventory's "
+                          "managed hosts, with how many of each (default: every kind)")
+    coverage.add_argument("--as-of", metavar="YYYY-MM-DD",
+                          help="check the source as on this date (default: today, UTC)")
+    coverage.add_argument("--json", action="store_true", help="print the rows as JSON")
+    coverage.set_defaults(handler=lazy("banwatch.control.cli.export", "run_coverage"))
+
+    build = commands.add_parser("build", help="compute, sign and write each agent host's effective policy "
+                                "(managed hosts get theirs from 'banwatch export')")
     build.add_argument("--source", required=True, metavar="DIR", help="policy source (banlist.yml, exemptions.yml)")
     build.add_argument("--inventory", required=True, metavar="INV",
                        help="Ansible YAML inventory (- reads it from standard input), or the FILE.json "
@@ -57,7 +69,7 @@ def add_policy_parser(subparsers: argparse._SubParsersAction) -> None:
     verify.set_defaults(handler=run_verify)
 
 
-def _as_of(text: str | None) -> dt.date:
+def as_of_option(text: str | None) -> dt.date:
     if text is None:
         return dt.datetime.now(dt.timezone.utc).date()
     try:
@@ -66,7 +78,8 @@ def _as_of(text: str | None) -> dt.date:
         raise InputError.single("--as-of", f"'{text}' is not a date", "write it as YYYY-MM-DD") from None
 
 
-def _issued_at(text: str | None) -> dt.datetime:
+def issued_at_option(text: str | None) -> dt.datetime:
+    """`--issued-at` as a UTC moment (now, to the second, when not given)."""
     if text is None:
         return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     try:
@@ -85,9 +98,9 @@ def run_build(args: argparse.Namespace) -> int:
     renew_days = args.valid_days // 3 if args.renew_days is None else args.renew_days
     if not 0 <= renew_days < args.valid_days:
         raise InputError.single("--renew-days", f"{renew_days} days", f"use 0 to {args.valid_days - 1} days")
-    issued_at = _issued_at(args.issued_at)
+    issued_at = issued_at_option(args.issued_at)
     source = load_policy_source(args.source, issued_at.date())
-    hosts = list(load_inventory(args.inventory).values())
+    hosts = [host for host in load_inventory(args.inventory).values() if not is_managed(host)]
     passphrase = signing.read_passphrase(args.passphrase_file)
     keys = [signing.load_private_key(path, passphrase) for path in args.key]
     previous = args.previous or args.out
@@ -136,7 +149,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    today = _as_of(args.as_of)
+    today = as_of_option(args.as_of)
     policy = load_policy_source(args.path, today)
     print(format_check(policy, today))
     return EXIT_OK

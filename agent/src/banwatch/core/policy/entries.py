@@ -12,6 +12,7 @@ from banwatch.core import globs
 from banwatch.core.checker import Checker
 from banwatch.core.policy.model import (
     ACTIONS,
+    EXPORT_ONLY_KEYS,
     PACKAGE_MANAGERS,
     SEVERITIES,
     STATUSES,
@@ -33,6 +34,10 @@ _ANDROID_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+
 
 _APPX_FAMILY = re.compile(r"^[A-Za-z0-9.-]{3,50}_[a-z0-9]{13}$")
 
+_TEAM_ID = re.compile(r"^[A-Z0-9]{10}$")
+
+_SIGNING_ID = re.compile(r"^(?:[A-Z0-9]{10}|platform):[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -53,6 +58,9 @@ _ID_KEYS = {
     "android_packages": (_ANDROID_PACKAGE, "an Android package id looks like com.example.app"),
     "ios_bundle_ids": (_REVERSE_DNS, "an iOS bundle id looks like com.example.app"),
     "domains": (_DOMAIN, "write a bare domain such as example.com (subdomains are covered)"),
+    "macos_team_ids": (_TEAM_ID, "an Apple Team ID is 10 upper-case letters and digits, e.g. EQHXZ8M8AV"),
+    "macos_signing_ids": (_SIGNING_ID, "a signing ID is TEAMID:signing.id or platform:signing.id, "
+                                       "e.g. EQHXZ8M8AV:com.google.Chrome"),
 }
 
 MATCH_KEYS = (*_GLOB_KEYS, *_ID_KEYS, "packages")
@@ -135,6 +143,10 @@ def _read_match(check: Checker, raw: Any, path: Path, entry: str) -> MatchRules 
     if not any(values.values()):
         check.add(path, entry, "the match block is empty, so this app can never be found",
                   "add at least one rule, e.g. 'process_names: [\"Name\"]'")
+        return None
+    if not any(value for key, value in values.items() if key not in EXPORT_ONLY_KEYS):
+        check.add(path, entry, "the match block names only Santa's Team and signing IDs, which agents never use",
+                  "add a rule agents match too, e.g. 'macos_bundle_names: [\"Name.app\"]'")
         return None
     return rules
 

@@ -12,6 +12,9 @@ ACTIONS = ("report", "kill", "quarantine")
 STATUSES = ("banned", "under_review")
 PACKAGE_MANAGERS = ("dpkg", "rpm", "snap", "flatpak", "brew")
 DEFAULT_MAX_EXEMPTION_DAYS = 365
+# Match keys only device managers use (`banwatch export`): left out of a device's payload, so an
+# agent released before them still accepts the policy.
+EXPORT_ONLY_KEYS = frozenset({"macos_team_ids", "macos_signing_ids"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class MatchRules:
     android_packages: tuple[str, ...] = ()
     ios_bundle_ids: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    # For Santa on macOS (banwatch export), never in a device's payload: an Apple Team ID, and
+    # signing IDs as `TEAMID:signing.id` or `platform:signing.id`.
+    macos_team_ids: tuple[str, ...] = ()
+    macos_signing_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

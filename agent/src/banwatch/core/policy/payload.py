@@ -9,7 +9,7 @@ from typing import Any
 from banwatch.core.checker import Checker
 from banwatch.core.errors import InputError, Problem
 from banwatch.core.policy.entries import UNIQUE_EXEMPTION_FIX, read_apps, read_exemption, unique_entries
-from banwatch.core.policy.model import App, Exemption
+from banwatch.core.policy.model import EXPORT_ONLY_KEYS, App, Exemption
 from banwatch.core.safe_yaml import Document
 
 POLICY_SCHEMA = "banwatch.policy/1"
@@ -19,7 +19,7 @@ PAYLOAD_TYPE = "application/vnd.banwatch.policy+json"
 
 def app_document(app: App) -> dict[str, Any]:
     match = {key: list(value) if isinstance(value, tuple) else {m: list(v) for m, v in value.items()}
-             for key, value in asdict(app.match).items() if value}
+             for key, value in asdict(app.match).items() if value and key not in EXPORT_ONLY_KEYS}
     return {"id": app.id, "name": app.name, "reason": app.reason, "severity": app.severity,
             "action": app.action, "status": app.status, "match": match}
 
