@@ -34,10 +34,17 @@ class Fields:
         if unknown:
             raise DocumentError(f"{self.at(unknown[0])}: not a field of the report")
 
-    def not_empty(self, keys: Iterable[str]) -> None:
-        """Refuse null, {} or [] in fields the agent leaves out when they have nothing to say."""
+    def not_null(self, keys: Iterable[str]) -> None:
+        """Refuse null in fields the agent leaves out when it has nothing to say in them."""
         for key in keys:
-            if key in self.value and self.value[key] in (None, {}, []):
+            if key in self.value and self.value[key] is None:
+                raise DocumentError(f"{self.at(key)}: null (the agent leaves the field out)")
+
+    def not_empty(self, keys: Iterable[str]) -> None:
+        """Refuse null, {} and [] in fields the agent leaves out when they are empty."""
+        self.not_null(keys)
+        for key in keys:
+            if self.value.get(key) in ({}, []):
                 raise DocumentError(f"{self.at(key)}: empty (the agent leaves the field out)")
 
     def has(self, key: str) -> bool:

@@ -162,7 +162,7 @@ class ReportedFinding:
         """The finding a `to_document` object stands for; DocumentError names a field that is wrong."""
         fields = Fields(document, where)
         fields.only(_FINDING_FIELDS)
-        fields.not_empty(("note", "outcome", "outcome_detail", "quarantine", "detection"))  # left out when unset
+        fields.not_null(("note", "outcome", "outcome_detail", "quarantine", "detection"))  # left out when unset
         rule = fields.object("rule")
         rule.only(("kind", "pattern"))
         expires = fields.nullable_text("exemption_expires")
@@ -210,6 +210,7 @@ def _detection(fields: Fields | None) -> Detection | None:
     if fields is None:
         return None
     fields.only(("mode", "exec_to_detection_ms", "exec_to_action_ms"))
+    fields.not_null(("exec_to_detection_ms", "exec_to_action_ms"))
     return Detection(fields.text("mode"), fields.optional_real("exec_to_detection_ms"),
                      fields.optional_real("exec_to_action_ms"))
 

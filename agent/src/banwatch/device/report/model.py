@@ -72,7 +72,7 @@ class AgentInfo:
     @classmethod
     def from_document(cls, fields: Fields) -> AgentInfo:
         fields.only(("version", *_AGENT_OPTIONAL))
-        fields.not_empty(_AGENT_OPTIONAL)
+        fields.not_null(_AGENT_OPTIONAL)
         limits = fields.optional_object("self_limits")
         return cls(fields.text("version"), fields.optional_text("detection"), fields.optional_text("mode"),
                    fields.optional_text("detection_reason"), fields.optional_whole("events_lost"),
@@ -107,7 +107,7 @@ class SourceStatus:
     @classmethod
     def from_document(cls, fields: Fields) -> SourceStatus:
         fields.only(("status", "count", "duration_ms", "error", "detail"))
-        fields.not_empty(("error", "detail"))
+        fields.not_null(("error", "detail"))
         return cls(fields.text("status"), fields.whole("count"), fields.real("duration_ms"),
                    fields.optional_text("error"), fields.optional_text("detail"))
 
@@ -191,7 +191,8 @@ class Report:
         is wrong: missing, of the wrong type, unknown, or a summary its findings do not make."""
         fields = Fields(document, "")
         fields.only(_REPORT_FIELDS)
-        fields.not_empty(("trigger", "notes"))
+        fields.not_null(("trigger",))
+        fields.not_empty(("notes",))
         if fields.raw("schema") != REPORT_SCHEMA:
             raise DocumentError(f"/schema: not {REPORT_SCHEMA}")
         sources = fields.object("sources")
