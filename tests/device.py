@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,16 @@ from banwatch.control.effective import build_payloads
 from banwatch.control.policy_source import load_policy_source
 from banwatch.core import signing
 from banwatch.core.policy.payload import PAYLOAD_TYPE
+from banwatch.core.report.schema import VIOLATION
 from banwatch.device import identity
 from banwatch.device.config import AgentConfig, load_config
+from banwatch.device.detect.verdicts import HostIdentity
 from banwatch.device.policy_store import INSTALLED, PolicyStore
+from banwatch.device.report.build import build_report
+from banwatch.device.report.finding import ActionRecord, ReportedFinding, Rule
+from banwatch.device.report.model import Report
 from banwatch.device.service.daemon import Agent
+from banwatch.device.sources.observations import KIND_PROCESS, Observation, SourceResult
 
 HOST = "bw-test-device"
 
@@ -134,19 +140,38 @@ class Device:
 
 
 class CollectingSink:
-    """A ReportSink that keeps what it is given: what the spool will receive through the same seam."""
+    """A ReportSink that keeps the document of each report it is given: what the spool receives
+    through the same seam (before the wire's bounds, which the spool's own tests cover)."""
 
     def __init__(self) -> None:
         self.reports: list[dict[str, Any]] = []
 
-    def put(self, report: dict[str, Any]) -> None:
-        self.reports.append(report)
+    def put(self, report: Report) -> None:
+        self.reports.append(report.to_document())
 
     def depth(self) -> int:
         return 0
 
     def findings(self, app_id: str) -> list[dict[str, Any]]:
         return [f for r in self.reports for f in r["findings"] if f["app"] == app_id]
+
+
+def reported_finding(verdict: str = VIOLATION, app_id: str = "tiktok", pid: int = 4242) -> ReportedFinding:
+    """A finding as a detection makes it: a running process of `app_id`, matched by its name."""
+    return ReportedFinding(app=app_id, app_name=app_id.title(), severity="high", verdict=verdict,
+                           rule=Rule("process_names", app_id),
+                           evidence=Observation("processes", KIND_PROCESS, app_id, pid=pid, exe=f"/opt/{app_id}"),
+                           response=ActionRecord("kill" if verdict == VIOLATION else "report"))
+
+
+def detection_report(findings: Iterable[ReportedFinding] = (), host: str = "lab-ep-01") -> Report:
+    """A report as the daemon starts a batch of detections, holding `findings`."""
+    report = build_report(HostIdentity(host, frozenset({"general"})), verdicts=[],
+                          results=[SourceResult("processes", "ok")], policy={"version": 1, "state": "valid"},
+                          generated_at=dt.datetime.now(dt.timezone.utc))
+    report.findings.extend(findings)
+    report.trigger = "exec"
+    return report
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:

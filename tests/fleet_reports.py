@@ -3,6 +3,7 @@ observations to report (matcher, exemption check, `build_report`), sealed as dev
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,10 +77,9 @@ class Fleet:
                                 "exemptions": [e.id for e in policy.exemptions]}
         if rejection:
             info["last_rejection"] = {"at": isoformat(generated_at), "file": "/tmp/policy.json", "reason": rejection}
-        report = build_report(identity, verdicts=verdicts, results=results, policy=info, generated_at=generated_at)
-        report["agent"]["version"] = agent_version
-        if detection:
-            report["agent"]["detection"] = detection  # what the daemon adds
+        built = build_report(identity, verdicts=verdicts, results=results, policy=info, generated_at=generated_at)
+        built.agent = dataclasses.replace(built.agent, version=agent_version, detection=detection)  # the daemon's
+        report = built.to_document()
         if dropped:
             report["delivery"] = {"dropped": dropped}  # what a full spool adds
         return report

@@ -9,18 +9,18 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from banwatch.core.errors import InputError
+from banwatch.device.report.model import Report
 from banwatch.device.report.outbox import BATCH_LIMIT, Outbox
 from banwatch.device.service.log import agent_logger
 from banwatch.device.service.watchdog import CPU_OVER, MEMORY_OVER, OK, RESTART, Watchdog
 from banwatch.device.sources.base import SourceContext
 from banwatch.device.sources.exec_events import PROC_EVENT_EXEC, parse_exec_events
 from banwatch.device.sources.package_watch import PackageWatch
-from tests.device import CollectingSink, Device, wait_for
+from tests.device import CollectingSink, Device, detection_report, reported_finding, wait_for
 
 
 def test_existing_configuration_files_stay_valid_with_service_defaults(tmp_path: Path) -> None:
@@ -41,17 +41,13 @@ def test_bad_service_keys_name_the_file_line_and_fix(tmp_path: Path) -> None:
     assert "'log_level' is 'loud'" in text
 
 
-def report(findings: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"findings": findings, "trigger": "exec"}
-
-
 def test_outbox_holds_a_report_until_its_actions_finish_and_batches_detections() -> None:
     sink = CollectingSink()
     outbox = Outbox(sink)
-    scan = outbox.hold(report([{"verdict": "violation"}]))
+    scan = outbox.hold(detection_report([reported_finding()]))
     scan.outstanding = 1
-    first = outbox.batch(lambda: report([]), delay=60)
-    assert outbox.batch(lambda: report([]), delay=60) is first  # one batch while it is open
+    first = outbox.batch(detection_report, delay=60)
+    assert outbox.batch(detection_report, delay=60) is first  # one batch while it is open
     assert outbox.flush() == 0 and outbox.depth() == 2
     scan.outstanding = 0
     assert outbox.flush() == 1
@@ -66,7 +62,7 @@ def test_outbox_holds_a_report_until_its_actions_finish_and_batches_detections()
 def test_outbox_on_stop_hands_over_everything_and_says_what_was_unfinished() -> None:
     sink = CollectingSink()
     outbox = Outbox(sink)
-    outbox.batch(lambda: report([]), delay=300).outstanding = 1
+    outbox.batch(detection_report, delay=300).outstanding = 1
     assert outbox.flush(everything=True) == 1
     outbox.close()
     assert sink.reports[0]["notes"] == ["1 action(s) still running when the agent stopped"]
@@ -130,7 +126,7 @@ def test_log_lines_are_json_objects(capsys: pytest.CaptureFixture[str], monkeypa
 class FullDiskOnce(CollectingSink):
     """A sink whose disk is full the first time: the report must be kept and put again."""
 
-    def put(self, report: dict[str, Any]) -> None:
+    def put(self, report: Report) -> None:
         if not hasattr(self, "failed"):
             self.failed = True
             raise OSError(28, "No space left on device")
@@ -140,7 +136,7 @@ class FullDiskOnce(CollectingSink):
 def test_outbox_keeps_a_report_the_sink_refused_and_puts_it_again() -> None:
     sink = FullDiskOnce()
     outbox = Outbox(sink)
-    outbox.hold(report([]))
+    outbox.hold(detection_report())
     assert outbox.flush() == 1
     assert outbox.close()
     assert len(sink.reports) == 1
@@ -149,9 +145,9 @@ def test_outbox_keeps_a_report_the_sink_refused_and_puts_it_again() -> None:
 
 def test_a_full_detection_batch_is_due_at_once_and_a_new_one_opens() -> None:
     outbox = Outbox(CollectingSink())
-    first = outbox.batch(lambda: report([]), delay=300)
-    first.report["findings"].extend({"verdict": "violation"} for _ in range(BATCH_LIMIT))
-    second = outbox.batch(lambda: report([]), delay=300)
+    first = outbox.batch(detection_report, delay=300)
+    first.report.findings.extend(reported_finding(pid=pid) for pid in range(BATCH_LIMIT))
+    second = outbox.batch(detection_report, delay=300)
     assert second is not first
     assert outbox.flush() == 1 and outbox.depth() >= 1  # the full one left, the new one waits
     outbox.close()

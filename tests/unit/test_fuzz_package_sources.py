@@ -159,9 +159,9 @@ def test_a_scan_reports_a_banned_package_whose_name_is_not_utf8(tmp_path: Path) 
     policy = VerifiedPolicy({"version": 1}, "sha256:test", (BANNED,), ())
     report = scan(policy, HostIdentity("ws-01", frozenset()), ctx=SourceContext(root=str(tmp_path), details=False),
                   source_names=["dpkg"], policy_info={"version": 1, "digest": policy.digest})
-    (finding,) = report["findings"]
-    assert (finding["app"], finding["verdict"]) == ("tiktok", "violation")
-    assert finding["evidence"]["name"].encode("utf-8", "surrogateescape") == b"tiktok\xff\xfe"
+    (finding,) = report.findings
+    assert (finding.app, finding.verdict) == ("tiktok", "violation")
+    assert finding.evidence.name.encode("utf-8", "surrogateescape") == b"tiktok\xff\xfe"
 
 
 def test_dpkg_huge_fields_are_read_whole(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from banwatch.core.report.wire_text import (
 from banwatch.device.detect.matcher import Matcher
 from banwatch.device.detect.verdicts import HostIdentity, decide
 from banwatch.device.keys import init_keys, load_report_key
-from banwatch.device.report.build import finding_document
+from banwatch.device.report.finding import ReportedFinding
 from banwatch.device.report.spool import Spool
 from banwatch.device.service.daemon import Agent
 from banwatch.device.sources import processes
@@ -232,7 +232,8 @@ def test_odd_bytes_in_proc_never_hide_a_banned_process(tmp_path_factory, suffix,
     assert [f.app.id for f in findings] == ["tiktok"]
     verdicts = decide(findings, (), HostIdentity("lab-ep-01", frozenset({"general"})), dt.date(2026, 11, 24))
     report = {"schema": "banwatch.report/1", "report_id": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
-              "host": {"name": "lab-ep-01"}, "findings": [finding_document(v) for v in verdicts]}
+              "host": {"name": "lab-ep-01"},
+              "findings": [ReportedFinding.from_verdict(v).to_document() for v in verdicts]}
     opened = open_report(seal_report(report, SIGNER), {"lab-ep-01": SIGNER.public_key()})
     evidence = opened["findings"][0]["evidence"]
     assert (raw(evidence, "/exe") if "/exe" in evidence.get(RAW_BYTES, {}) else evidence["exe"].encode()) == exe

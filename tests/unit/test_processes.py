@@ -45,9 +45,9 @@ def test_long_name_past_comm_limit_is_recovered(spawn_named):
 
 
 def scan_as(source, host, groups, issued_at=NOW):
-    """A scan of this machine as `host` would run it, with the policy built for that host."""
+    """The document of a scan of this machine as `host` would run it, with the policy built for that host."""
     policy = device_policy(source, host, groups, issued_at=issued_at)
-    return scan(policy, HostIdentity(host, frozenset(groups)), now=NOW, policy_info=policy_info(policy))
+    return scan(policy, HostIdentity(host, frozenset(groups)), now=NOW, policy_info=policy_info(policy)).to_document()
 
 
 def findings_for(report, pid):

@@ -24,7 +24,7 @@ from banwatch.device.report.ship import Backoff, Shipper, ShipResult
 from banwatch.device.report.spool import Spool
 from banwatch.device.service.daemon import Agent
 from banwatch.device.service.status import read_json, status_path
-from tests.device import Device, app, unique_tag, wait_for
+from tests.device import Device, app, detection_report, unique_tag, wait_for
 from tests.device import running as agent_running
 from tests.device_config import write_agent_config
 from tests.drop_box import DropBox, make_drop_box
@@ -205,12 +205,12 @@ def test_the_agents_delivery_spools_then_ships_through_a_child_process(running):
     delivery = SpooledDelivery(config)
     delivery.start()
     try:
-        report = a_report()
+        report = detection_report()
         delivery.put(report)
         deadline = time.monotonic() + 30
         while (delivery.last_shipment or {}).get("sent") != 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert arrived(config, box) == Counter({report["report_id"]: 1})
+        assert arrived(config, box) == Counter({report.report_id: 1})
         assert delivery.depth() == 0 and delivery.last_shipment == {"sent": 1, "failed": 0, "pending": 0,
                                                                     "error": None}
     finally:
@@ -231,7 +231,7 @@ def test_a_shipper_attempt_that_raises_is_a_fault_until_a_later_one_delivers(run
         return real()
 
     delivery.schedule.ship_once = raising_first
-    report = a_report()
+    report = detection_report()
     delivery.put(report)
     faults = []
     delivery.start()
@@ -241,7 +241,7 @@ def test_a_shipper_attempt_that_raises_is_a_fault_until_a_later_one_delivers(run
             faults.append(delivery.fault)
             time.sleep(0.05)
         assert "RuntimeError: planted by the test" in faults
-        assert arrived(config, box) == Counter({report["report_id"]: 1})
+        assert arrived(config, box) == Counter({report.report_id: 1})
         assert delivery.fault is None and delivery.thread.is_alive()
     finally:
         delivery.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from banwatch.core import render
@@ -32,7 +33,7 @@ def run_scan(args: argparse.Namespace) -> int:
         raise InputError.single(config.policy_path, f"the installed policy is not usable: {exc}",
                                 "install a valid policy with 'banwatch-agent policy install'") from None
     host = HostIdentity(*policy_info_host(policy_info, config))
-    report = wire_report(scan(policy, host, policy_info=policy_info))
+    report = wire_report(scan(policy, host, policy_info=policy_info).to_document())  # the report's edge
     if args.spool:
         Spool.for_config(config).put(report)
     if args.format == "json":
@@ -47,7 +48,8 @@ def policy_info_host(info: dict[str, Any], config: AgentConfig) -> tuple[str, fr
     return info.get("host_name") or config.host_name, frozenset(info.get("host_groups", ()))
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: Mapping[str, Any]) -> str:
+    """The report's document (as it leaves the device: wire-safe text) as a table for people."""
     host = report["host"]
     summary = report["summary"]
     groups = ", ".join(host["groups"]) or "none"

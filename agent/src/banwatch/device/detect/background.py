@@ -12,9 +12,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from banwatch.device.detect.detector import Detector
+from banwatch.device.report.model import Report
 
 
 @dataclass
@@ -22,7 +22,7 @@ class ScanJob:
     detector: Detector
     trigger: str
     source_names: list[str] | None
-    report: dict[str, Any] | None = None
+    report: Report | None = None
     error: str | None = None
     asked: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 

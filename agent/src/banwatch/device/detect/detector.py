@@ -14,7 +14,8 @@ from banwatch.core.policy.verify import VerifiedPolicy
 from banwatch.device.detect.matcher import Matcher
 from banwatch.device.detect.scan import scan
 from banwatch.device.detect.verdicts import HostIdentity, decide
-from banwatch.device.report.build import finding_document
+from banwatch.device.report.finding import ReportedFinding
+from banwatch.device.report.model import Report
 from banwatch.device.sources.base import SourceContext
 from banwatch.device.sources.exe_hash import HashCache
 from banwatch.device.sources.observations import Observation
@@ -34,8 +35,8 @@ class Detector:
     def version(self) -> int | None:
         return self.info.get("version")
 
-    def judge(self, obs: Observation, now: dt.datetime) -> list[dict[str, Any]]:
-        """Finding documents for one process (empty for the vast majority)."""
+    def judge(self, obs: Observation, now: dt.datetime) -> list[ReportedFinding]:
+        """The findings on one process (none for the vast majority)."""
         if self.matcher.needs_hashes:
             obs.sha256 = self.hash_cache.for_process(obs.pid, obs.exe)
         findings = self.matcher.match(obs)
@@ -43,9 +44,9 @@ class Detector:
             return []
         add_details(obs)
         verdicts = decide(findings, self.policy.exemptions, self.host, now.date())
-        return [finding_document(verdict) for verdict in verdicts]
+        return [ReportedFinding.from_verdict(verdict) for verdict in verdicts]
 
-    def scan(self, now: dt.datetime, source_names: list[str] | None = None) -> dict[str, Any]:
+    def scan(self, now: dt.datetime, source_names: list[str] | None = None) -> Report:
         """A full scan (or of the named sources) with this policy: the report."""
         return scan(self.policy, self.host, ctx=SourceContext(details=False, hash_cache=self.scan_hash_cache), now=now,
                     policy_info=self.info, source_names=source_names)

@@ -10,6 +10,7 @@ from banwatch.device import sources
 from banwatch.device.detect.matcher import Matcher
 from banwatch.device.detect.verdicts import HostIdentity, decide
 from banwatch.device.report.build import build_report
+from banwatch.device.report.model import Report
 from banwatch.device.sources.base import SourceContext
 from banwatch.device.sources.exe_hash import HashCache
 from banwatch.device.sources.observations import SourceResult
@@ -24,7 +25,7 @@ def scan(
     now: dt.datetime | None = None,
     source_names: list[str] | None = None,
     policy_info: dict[str, Any],
-) -> dict[str, Any]:
+) -> Report:
     """Run every source the policy needs (or those named) and return the report; `policy_info`
     is what the report says of the policy (the device's policy store writes it)."""
     now = now or dt.datetime.now(dt.timezone.utc)

@@ -20,6 +20,7 @@ from typing import Any
 from banwatch.core.report.wire_text import wire_report
 from banwatch.device.config import AgentConfig
 from banwatch.device.keys import init_keys
+from banwatch.device.report.model import Report
 from banwatch.device.report.schedule import ShipResult, ShipSchedule
 from banwatch.device.report.sink import LastReportFile
 from banwatch.device.report.spool import Spool
@@ -48,10 +49,12 @@ class SpooledDelivery:
                                            kwargs={"on_result": self._shipped}, name="shipper", daemon=True)
             self.thread.start()
 
-    def put(self, report: dict[str, Any]) -> None:
-        report = wire_report(report)  # the spooled and the last report say the same, in UTF-8
-        self.spool.put(report)
-        self.last.put(report)
+    def put(self, report: Report) -> None:
+        """The report's edge: its document, made fit for the wire once, so the spooled and the
+        last report say the same, in UTF-8."""
+        document = wire_report(report.to_document())
+        self.spool.put(document)
+        self.last.put(document)
         if self.schedule is not None:
             self.schedule.nudge()
 

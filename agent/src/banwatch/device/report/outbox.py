@@ -17,9 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from banwatch.device.report.build import summarize
+from banwatch.device.report.model import Report
 from banwatch.device.report.sink import ReportSink
 
 BATCH_LIMIT = 100  # findings per detection report
@@ -29,7 +28,7 @@ RETRY_FIRST, RETRY_LONGEST = 0.5, 5.0  # seconds between a failing sink's attemp
 
 @dataclass
 class Waiting:
-    report: dict[str, Any]
+    report: Report
     due: float  # time.monotonic() when it may leave
     outstanding: int = 0  # actions still running
     batch: bool = False
@@ -42,7 +41,7 @@ class Outbox:
     def __init__(self, sink: ReportSink) -> None:
         self.sink = sink
         self.waiting: list[Waiting] = []
-        self.handed: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.handed: queue.Queue[Report | None] = queue.Queue()
         self.failures: queue.Queue[Exception] = queue.Queue()  # the sink's errors, for the agent to report
         self.fault: str | None = None  # why the sink is failing now; None once it takes a report again
         self.writer = threading.Thread(target=self._write, name="report-writer", daemon=True)
@@ -71,18 +70,18 @@ class Outbox:
         self.writer.join(timeout)
         return not self.writer.is_alive()
 
-    def hold(self, report: dict[str, Any]) -> Waiting:
+    def hold(self, report: Report) -> Waiting:
         held = Waiting(report, time.monotonic())
         self.waiting.append(held)
         return held
 
-    def batch(self, new_report: Callable[[], dict[str, Any]], delay: float) -> Waiting:
+    def batch(self, new_report: Callable[[], Report], delay: float) -> Waiting:
         """The open batch for new detections, started (due in `delay` seconds) when there is none
         or the open one is full (then it is due at once: a storm of execs makes many small reports)."""
         now = time.monotonic()
         for held in reversed(self.waiting):
             if held.batch and held.due > now:
-                if len(held.report["findings"]) < BATCH_LIMIT:
+                if len(held.report.findings) < BATCH_LIMIT:
                     return held
                 held.due = now
                 break
@@ -109,10 +108,8 @@ class Outbox:
         now = time.monotonic()
         leaving = [held for held in self.waiting if everything or held.ready(now)]
         for held in leaving:
-            held.report["summary"] = summarize(held.report["findings"])
             if held.outstanding:
-                held.report.setdefault("notes", []).append(
-                    f"{held.outstanding} action(s) still running when the agent stopped")
+                held.report.notes.append(f"{held.outstanding} action(s) still running when the agent stopped")
             self.handed.put(held.report)
             self.waiting.remove(held)
         return len(leaving)

@@ -50,6 +50,8 @@ from banwatch.device.detect.verdicts import HostIdentity
 from banwatch.device.policy_store import PolicyStore
 from banwatch.device.report.build import build_report
 from banwatch.device.report.delivery import SpooledDelivery
+from banwatch.device.report.finding import Detection, ReportedFinding
+from banwatch.device.report.model import Report
 from banwatch.device.report.outbox import Outbox, Waiting
 from banwatch.device.report.sink import ReportSink
 from banwatch.device.service.log import agent_logger
@@ -109,6 +111,11 @@ def _policy_stamp(path: str) -> tuple[int, int, int] | None:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _detection_fields(finding: ReportedFinding) -> dict[str, Any]:
+    """How the finding was detected, for its log lines."""
+    return finding.detection.document() if finding.detection is not None else {}
 
 
 class Agent:
@@ -342,8 +349,7 @@ class Agent:
             if findings:
                 detected = time.monotonic_ns()
                 for finding in findings:
-                    finding["detection"] = {"mode": EVENTS,
-                                            "exec_to_detection_ms": (detected - event.timestamp_ns) / 1e6}
+                    finding.detection = Detection(EVENTS, exec_to_detection_ms=(detected - event.timestamp_ns) / 1e6)
                 self._dispatch(findings, event.timestamp_ns)
 
     def _due_poll(self) -> None:
@@ -361,39 +367,41 @@ class Agent:
             if judge and key not in self.polled and self.detector is not None:
                 findings = self.detector.judge(obs, now)
                 for finding in findings:
-                    finding["detection"] = {"mode": POLLING}
+                    finding.detection = Detection(POLLING)
                 if findings:
                     self._dispatch(findings, None)
         self.polled = seen
 
-    def _dispatch(self, findings: list[dict[str, Any]], exec_ns: int | None) -> None:
+    def _dispatch(self, findings: list[ReportedFinding], exec_ns: int | None) -> None:
         """Act on fresh detections and add them to the open batch report."""
         batch = self.outbox.batch(self._batch_report, self.config.report_delay)
         for finding in findings:
-            batch.report["findings"].append(finding)
+            batch.report.findings.append(finding)
             batch.outstanding += 1
             self.responder.act(finding, lambda f=finding: self._acted(batch, f, exec_ns))
-            evidence = finding["evidence"]
             self.log.info("detected", extra={"fields": {
-                "app": finding["app"], "verdict": finding["verdict"], "pid": evidence.get("pid"),
-                "exe": evidence.get("exe"), "rule": finding["rule"], **finding.get("detection", {})}})
+                "app": finding.app, "verdict": finding.verdict, "pid": finding.evidence.pid,
+                "exe": finding.evidence.exe, "rule": {"kind": finding.rule.kind, "pattern": finding.rule.pattern},
+                **_detection_fields(finding)}})
+        first = findings[0]
         self.status["detections"] += len(findings)
-        self.status["last_detection"] = {"at": isoformat(_utcnow()), "app": findings[0]["app"],
-                                         "verdict": findings[0]["verdict"], "pid": findings[0]["evidence"].get("pid")}
+        self.status["last_detection"] = {"at": isoformat(_utcnow()), "app": first.app, "verdict": first.verdict,
+                                         "pid": first.evidence.pid}
         self._dirty = True
 
-    def _acted(self, held: Waiting, finding: dict[str, Any], exec_ns: int | None) -> None:
+    def _acted(self, held: Waiting, finding: ReportedFinding, exec_ns: int | None) -> None:
         held.outstanding -= 1
-        if "action_taken" not in finding or finding["action_taken"] == "none":
+        record = finding.response
+        if not record.taken:
             return
-        if exec_ns is not None and "detection" in finding:
-            finding["detection"]["exec_to_action_ms"] = (time.monotonic_ns() - exec_ns) / 1e6
+        if exec_ns is not None and finding.detection is not None:
+            finding.detection.exec_to_action_ms = (time.monotonic_ns() - exec_ns) / 1e6
         self.log.info("acted", extra={"fields": {
-            "app": finding["app"], "pid": finding["evidence"].get("pid"), "action": finding["action_taken"],
-            "outcome": finding.get("outcome"), "quarantine": finding.get("quarantine"),
-            **finding.get("detection", {})}})
+            "app": finding.app, "pid": finding.evidence.pid, "action": record.action_taken,
+            "outcome": record.outcome, "quarantine": record.quarantine.document() if record.quarantine else None,
+            **_detection_fields(finding)}})
 
-    def _batch_report(self) -> dict[str, Any]:
+    def _batch_report(self) -> Report:
         detector = self.detector
         if detector is None:  # detections need a policy, so there is one
             raise RuntimeError("a detection without a policy in force")
@@ -401,16 +409,14 @@ class Agent:
                               policy=detector.info, generated_at=_utcnow())
         return self._annotate(report, "exec" if self.events is not None else "poll")
 
-    def _annotate(self, report: dict[str, Any], trigger: str) -> dict[str, Any]:
-        report["trigger"] = trigger
-        report["agent"].update(detection=self.status["detection"], mode=self.config.mode)
-        if self.status["detection_reason"]:
-            report["agent"]["detection_reason"] = self.status["detection_reason"]
-        if self.events_lost:
-            report["agent"]["events_lost"] = self.events_lost
-            self.events_lost = 0
-        if self.watchdog.episodes:
-            report["agent"]["self_limits"] = self.watchdog.last
+    def _annotate(self, report: Report, trigger: str) -> Report:
+        """What the daemon adds to a report: why it was made, and how the agent runs."""
+        report.trigger = trigger
+        report.agent = dataclasses.replace(
+            report.agent, detection=self.status["detection"], mode=self.config.mode,
+            detection_reason=self.status["detection_reason"] or None, events_lost=self.events_lost or None,
+            self_limits=self.watchdog.last if self.watchdog.episodes else None)
+        self.events_lost = 0
         return report
 
     # --- policy and scans ---------------------------------------------------------------------
@@ -484,13 +490,14 @@ class Agent:
                 continue
             self._annotate(report, job.trigger)
             held = self.outbox.hold(report)
-            for finding in report["findings"]:
+            for finding in report.findings:
                 held.outstanding += 1
                 self.responder.act(finding, lambda f=finding, h=held: self._acted(h, f, None))
             info = job.detector.info
-            account = {"at": report["generated_at"], "report_id": report["report_id"], "trigger": job.trigger,
+            summary = report.summary.document()
+            account = {"at": isoformat(report.generated_at), "report_id": report.report_id, "trigger": job.trigger,
                        "policy_version": info["version"], "policy_digest": info["digest"],
-                       **report["summary"], "errors": report["errors"]}
+                       **summary, "errors": [error.document() for error in report.errors]}
             if job.source_names:
                 self.status["last_package_scan"] = {**account, "sources": job.source_names}
             else:
@@ -498,8 +505,8 @@ class Agent:
                 self.status["scans"] += 1
                 self.status["last_error"] = None
                 self.faults.clear()
-            self.log.info("scanned", extra={"fields": {"trigger": job.trigger, **report["summary"],
-                                                       "errors": len(report["errors"])}})
+            self.log.info("scanned", extra={"fields": {"trigger": job.trigger, **summary,
+                                                       "errors": len(report.errors)}})
         self._send_ready()
         self._publish()
 

@@ -47,10 +47,3 @@ class SourceResult:
     observations: list[Observation] = field(default_factory=list)
     error: str | None = None
     duration_ms: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"status": self.status, "count": len(self.observations),
-                                "duration_ms": round(self.duration_ms, 1)}
-        if self.error:
-            info["error" if self.status == "error" else "detail"] = self.error
-        return info
