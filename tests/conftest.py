@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_POLICY = REPO / "inventory" / "example" / "policy"
@@ -25,6 +26,9 @@ TODAY = dt.date(2026, 11, 24)
 # header, so any failure is repeated with BANWATCH_TEST_SEED=<seed>.
 SEED_VARIABLE = "BANWATCH_TEST_SEED"
 TEST_SEED = int(os.environ.get(SEED_VARIABLE) or secrets.randbelow(2**32))
+# No deadline per example: timing stays out of pass/fail tests (a loaded machine is slow, not wrong).
+settings.register_profile("banwatch", deadline=None)
+settings.load_profile("banwatch")
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's own pytest_configure reads its seed option
