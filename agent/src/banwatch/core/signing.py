@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from nacl.exceptions import BadSignatureError
 
 from banwatch.core import strict_json
 from banwatch.core.atomic import write_atomic
+from banwatch.core.digest import sha256_hex
 from banwatch.core.errors import InputError
 from banwatch.core.input_file import read_input_file
 
@@ -39,7 +39,7 @@ class VerificationError(Exception):
 
 def key_id(public: Ed25519PublicKey) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return sha256_hex(raw)[:16]
 
 
 def canonical_json(document: Any) -> bytes:

@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -221,7 +220,7 @@ class Spool:
         no one (another process's spool) has reserved since; else a new block after theirs,
         written (durably) before any number of it is used."""
         if (state.epoch, state.reserved) != self._block or self._next > state.reserved:
-            epoch = state.epoch or secrets.token_hex(8)
+            epoch = state.epoch or os.urandom(8).hex()
             self._next = max(state.reserved, 0) + 1 if state.epoch else 1
             state = replace(state, epoch=epoch, reserved=self._next + SEQUENCE_BLOCK - 1)
             self._save_state(state)
