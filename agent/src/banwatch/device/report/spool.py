@@ -182,7 +182,7 @@ class Spool:
     def _over_bounds(self, names: list[str], keep: str) -> list[str]:
         """The oldest of `names` (the spooled reports) to drop so that at most max_reports and
         max_bytes remain (never `keep`)."""
-        sizes = self._sizes = {name: self._size(name) for name in names}  # reports gone are forgotten
+        sizes = self._sizes_of(names)
         count, total = len(names), sum(sizes.values())
         if self._within_bounds(count, total):
             return []
@@ -191,10 +191,19 @@ class Spool:
             if name == keep:
                 continue
             victims.append(name)
-            count, total = count - 1, total - sizes[name]
+            count, total = count - 1, total - sizes.get(name, 0)
             if self._within_bounds(count, total):
                 break
         return victims
+
+    def _sizes_of(self, names: list[str]) -> dict[str, int]:
+        """The size of each of `names` (the spooled reports): reports gone are forgotten, new ones read."""
+        current = set(names)
+        for gone in self._sizes.keys() - current:
+            del self._sizes[gone]
+        for new in current - self._sizes.keys():
+            self._size(new)
+        return self._sizes
 
     def _within_bounds(self, count: int, total: int) -> bool:
         return count <= self.settings.max_reports and total <= self.settings.max_bytes
