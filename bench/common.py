@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -25,3 +27,13 @@ def line(name: str, measured: float, floor: float, target: float, unit: str = "m
     ratio = measured / floor
     return (f"{name}: {measured * scale:.1f} {unit} vs floor {floor * scale:.1f} {unit} "
             f"= {ratio:.2f}x (target <= {target}x) {verdict(ratio, target)}")
+
+
+def import_seconds(*modules: str, repeat: int = 3) -> float:
+    """What importing `modules` costs a fresh interpreter (best of `repeat`, in seconds): the part
+    of a command's start that is ours, printed beside its memory because both grow with imports."""
+    code = ("import time; started = time.perf_counter(); "
+            + "; ".join(f"import {module}" for module in modules)
+            + "; print(time.perf_counter() - started)")
+    return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+               for _ in range(repeat))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,12 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from banwatch.core.report.envelope import open_report
+from banwatch.core.report.envelope import REPORT_FILE_SUFFIX, open_report
 from banwatch.device.config import SpoolSettings
 from banwatch.device.keys import load_report_key
 from banwatch.device.report.spool import SEQUENCE_BLOCK, STATE_FILE, Spool, is_report_name, report_names
 from tests.device_config import write_agent_config
 from tests.unit.test_report_envelope import a_report
+
+REPORT_NAME = re.compile(r"[^./][^/]*" + re.escape(REPORT_FILE_SUFFIX))
 
 
 @pytest.fixture
@@ -162,10 +165,13 @@ def test_killed_between_reserving_and_writing_no_number_is_given_twice(config):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(st.characters(blacklist_characters="/\0"), min_size=1, max_size=20),
                           st.sampled_from([".report.json", "a.report.json", ".a.report.json", ".x.tmp", "..tmp",
-                                           ".tmp", "dropped.json", ".lock", "20261126T100000Z-x.report.json"]),
+                                           ".tmp", "dropped.json", ".lock", "20261126T100000Z-x.report.json",
+                                           "../x.report.json", "a/b.report.json", "/x.report.json"]),
                           st.builds("{}{}".format, st.text(max_size=5), st.sampled_from([".report.json", ".tmp"]))
                           .filter(lambda n: "/" not in n and "\0" not in n)),
                 max_size=30))
-def test_the_listing_filter_of_every_put_says_what_is_report_name_says(names):
-    """`put` filters the whole spool's listing with string methods, not the name pattern: the same names."""
-    assert report_names(names) == sorted(n for n in names if is_report_name(n))
+def test_the_report_name_test_says_what_the_name_pattern_says(names):
+    """A spooled report's name, as a pattern: not a dot file, no directory, the suffix. `put`
+    tests every name of the spool's listing with string methods instead: the same names."""
+    assert report_names(names) == sorted(n for n in names if REPORT_NAME.fullmatch(n))
+    assert [n for n in names if is_report_name(n)] == [n for n in names if REPORT_NAME.fullmatch(n)]

@@ -6,7 +6,6 @@ Validation goes on after the first problem so a person fixes a file in one pass.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Collection
 from typing import Any
 
@@ -52,6 +51,8 @@ class Checker:
         known = [*required, *optional]
         for key in value:
             if key not in known:
+                import difflib  # noqa: PLC0415 - only for a config with a mistake in it
+
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(known)}"
                 self.add((*path, key), entry, f"unknown key '{key}'", f"remove it or rename it ({hint})")

@@ -5,11 +5,11 @@ applies before it enforces a policy, and `banwatch policy verify` applies on the
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from banwatch.core import signing, strict_json
+from banwatch.core.digest import sha256_hex
 from banwatch.core.errors import InputError
 from banwatch.core.input_file import TooLarge, read_bounded
 from banwatch.core.policy.model import App, Exemption
@@ -96,7 +96,7 @@ def verify_policy(data: bytes, trusted: dict[str, Any], *, machine_id: str | Non
         apps, exemptions = read_compiled(payload["apps"], payload["exemptions"], "the signed payload")
     except InputError as exc:
         raise PolicyRejected(f"malformed: {exc.problems[0]}") from None
-    return VerifiedPolicy(payload, "sha256:" + hashlib.sha256(payload_bytes).hexdigest(), apps, exemptions)
+    return VerifiedPolicy(payload, "sha256:" + sha256_hex(payload_bytes), apps, exemptions)
 
 
 def _checked_fields(payload: dict[str, Any]) -> tuple[dt.datetime, dict[str, Any]]:

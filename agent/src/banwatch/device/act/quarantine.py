@@ -12,7 +12,6 @@ modification time back, and refuses when something else now sits at the original
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from banwatch.core.atomic import fsync_directory, write_atomic
+from banwatch.core.digest import Sha256
 from banwatch.core.errors import InputError
 from banwatch.core.timestamps import isoformat
 
@@ -74,7 +74,7 @@ def capture(pid: int, path: str) -> Capture:
 
 
 def _copy_hashing(source_fd: int, target_fd: int) -> str:
-    digest = hashlib.sha256()
+    digest = Sha256()
     offset = 0
     while block := os.pread(source_fd, CHUNK, offset):
         digest.update(block)
@@ -85,7 +85,7 @@ def _copy_hashing(source_fd: int, target_fd: int) -> str:
 
 
 def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
+    digest = Sha256()
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)

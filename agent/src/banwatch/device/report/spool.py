@@ -28,12 +28,8 @@ import contextlib
 import fcntl
 import json
 import os
-import re
-import secrets
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
-from operator import methodcaller
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -51,8 +47,6 @@ TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>
 
 # Sequence numbers reserved per write of the state: one write per this many puts (or per start).
 SEQUENCE_BLOCK = 1024
-# Each write of the state leaves a new random token of this many bytes in the lock file.
-WRITE_TOKEN_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -75,24 +69,15 @@ class SpoolUsage:
         return asdict(self)
 
 
-# A spooled report's file name: not a dot file (a write in flight), no directory, the suffix.
-_REPORT_NAME = re.compile(r"[^./][^/]*" + re.escape(REPORT_FILE_SUFFIX))
-# The same tests for a whole directory listing (every put checks the spool's), as C-level string
-# methods: a listing's names never hold "/", and its dot files sort together, before "/".
-_ENDS_AS_REPORT = methodcaller("endswith", REPORT_FILE_SUFFIX)
-_ENDS_AS_TEMP = methodcaller("endswith", TEMP_SUFFIX)
-
-
 def is_report_name(name: str) -> bool:
-    return _REPORT_NAME.fullmatch(name) is not None
+    """A spooled report's file name: not a dot file (a write in flight), no directory, the suffix."""
+    return name.endswith(REPORT_FILE_SUFFIX) and not name.startswith(".") and "/" not in name
 
 
 def report_names(listing: Iterable[str]) -> list[str]:
     """The names of a directory `listing` that are spooled reports (`is_report_name`), sorted:
     oldest first."""
-    names = sorted(filter(_ENDS_AS_REPORT, listing))
-    del names[bisect_left(names, "."):bisect_left(names, "/")]  # dot files: writes in flight
-    return names
+    return sorted(filter(is_report_name, listing))
 
 
 class Spool:
@@ -104,13 +89,12 @@ class Spool:
         self.directory = settings.directory
         self._key = key
         # A spooled report never changes (named by its id, written whole), so each one's size is
-        # read from the disk once, not again at every later put's bounds check.
+        # read from the disk once, not again at every later put's bounds check (bench_reporting:
+        # a stat per report per put costs 1.5x the CPU of the whole spool run).
         self._sizes: dict[str, int] = {}
         # The block of sequence numbers this spool reserved: (epoch, reserved), and the next to give.
         self._block: tuple[str | None, int] = (None, 0)
         self._next = 1
-        # The state as this spool last read or wrote it, and which write that was (`_held_state`).
-        self._state: tuple[tuple[bytes, tuple[int, int, int] | None], SpoolState] | None = None
 
     @classmethod
     def for_config(cls, config: AgentConfig, *, sealing: bool = True) -> Spool:
@@ -122,10 +106,8 @@ class Spool:
         if self._key is None:
             raise RuntimeError("this spool was opened without the device key: it cannot put")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        with self._locked(LOCK_FILE) as lock:
-            state, number = self._number(self._settle(self._held_state(lock), lock), lock)
-            listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
-            self._remove_temp_files(listing)
+        with self._locked(LOCK_FILE):
+            state, number = self._number(self._settle(self._load_state()))
             document = dict(report)
             document["sequence"] = {"epoch": state.epoch, "number": number}
             if state.dropped:
@@ -133,19 +115,17 @@ class Spool:
             name = report_file_name(document)
             data = seal_report(document, self._key)
             if state.dropped:
-                self._save_state(replace(state, dropped=0, carried=state.dropped, carrier=name), lock)
+                self._save_state(replace(state, dropped=0, carried=state.dropped, carrier=name))
             path = os.path.join(self.directory, name)
             write_atomic(path, data, 0o600)
             self._sizes[name] = len(data)
-            spooled = report_names(listing)
-            at = bisect_left(spooled, name)
-            if spooled[at:at + 1] != [name]:  # the same report put again replaced its file
-                spooled.insert(at, name)
-            victims = self._over_bounds(spooled, keep=name)
+            listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
+            self._remove_temp_files(listing)
+            victims = self._over_bounds([name for name in listing if is_report_name(name)], keep=name)
             if state.dropped or victims:  # counted and named before they go
                 told = sum(self._carried_by(victim) for victim in victims)
                 self._save_state(replace(state, dropped=len(victims) + told, carried=0, carrier=None,
-                                         dropping=tuple(victims)), lock)
+                                         dropping=tuple(victims)))
             self._unlink(victims)
             return path
 
@@ -200,18 +180,20 @@ class Spool:
         return size
 
     def _over_bounds(self, names: list[str], keep: str) -> list[str]:
-        """The oldest of `names` (the spooled reports, oldest first) to drop so that at most
-        max_reports and max_bytes remain (never `keep`)."""
+        """The oldest of `names` (the spooled reports) to drop so that at most max_reports and
+        max_bytes remain (never `keep`)."""
         sizes = self._sizes_of(names)
         count, total = len(names), sum(sizes.values())
+        if self._within_bounds(count, total):
+            return []
         victims = []
-        for name in names:
-            if count <= self.settings.max_reports and total <= self.settings.max_bytes:
-                break
+        for name in sorted(names):  # oldest first
             if name == keep:
                 continue
             victims.append(name)
             count, total = count - 1, total - sizes.get(name, 0)
+            if self._within_bounds(count, total):
+                break
         return victims
 
     def _sizes_of(self, names: list[str]) -> dict[str, int]:
@@ -222,6 +204,9 @@ class Spool:
         for new in current - self._sizes.keys():
             self._size(new)
         return self._sizes
+
+    def _within_bounds(self, count: int, total: int) -> bool:
+        return count <= self.settings.max_reports and total <= self.settings.max_bytes
 
     def _carried_by(self, name: str) -> int:
         """The drop count a spooled report tells (0 for most), read before it is dropped itself."""
@@ -239,20 +224,20 @@ class Spool:
         if names:
             fsync_directory(self.directory)
 
-    def _number(self, state: SpoolState, lock: int) -> tuple[SpoolState, int]:
+    def _number(self, state: SpoolState) -> tuple[SpoolState, int]:
         """The next sequence number, and the state that reserves it. From this spool's block while
         no one (another process's spool) has reserved since; else a new block after theirs,
         written (durably) before any number of it is used."""
         if (state.epoch, state.reserved) != self._block or self._next > state.reserved:
-            epoch = state.epoch or secrets.token_hex(8)
+            epoch = state.epoch or os.urandom(8).hex()
             self._next = max(state.reserved, 0) + 1 if state.epoch else 1
             state = replace(state, epoch=epoch, reserved=self._next + SEQUENCE_BLOCK - 1)
-            self._save_state(state, lock)
+            self._save_state(state)
             self._block = (epoch, state.reserved)
         number, self._next = self._next, self._next + 1
         return state, number
 
-    def _settle(self, state: SpoolState, lock: int) -> SpoolState:
+    def _settle(self, state: SpoolState) -> SpoolState:
         """Finish what a crash interrupted: was the carrier written (count told) or not (still to
         tell)? Reports already counted as dropped go now."""
         if state.carrier is None and not state.dropping:
@@ -261,7 +246,7 @@ class Spool:
         told = state.carrier is None or os.path.exists(os.path.join(self.directory, state.carrier))
         settled = replace(state, dropped=state.dropped if told else state.dropped + state.carried, carried=0,
                           carrier=None, dropping=())
-        self._save_state(settled, lock)
+        self._save_state(settled)
         return settled
 
     def _load_state(self) -> SpoolState:
@@ -276,45 +261,24 @@ class Spool:
         except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
             return SpoolState()  # none yet (write_atomic never half-writes one)
 
-    def _written(self, lock: int) -> tuple[bytes, tuple[int, int, int] | None]:
-        """Which write of the state is on disk: the token its writer left in the lock file, and the
-        state file's inode, time and size (a writer without tokens still changes those)."""
-        try:
-            info = os.stat(os.path.join(self.directory, STATE_FILE))
-        except FileNotFoundError:
-            return os.pread(lock, WRITE_TOKEN_BYTES, 0), None
-        return os.pread(lock, WRITE_TOKEN_BYTES, 0), (info.st_ino, info.st_mtime_ns, info.st_size)
-
-    def _held_state(self, lock: int) -> SpoolState:
-        """The state, under the put lock: as this spool last read or wrote it while that is still
-        the last write (a pread and a stat, cheaper than the open of a missing file was), else
-        read again. Every put reads it, and another process's put may have changed it."""
-        written = self._written(lock)
-        if self._state is None or self._state[0] != written:
-            self._state = (written, self._load_state())
-        return self._state[1]
-
-    def _save_state(self, state: SpoolState, lock: int) -> None:
-        """Under the put lock. A new token first: should the write be cut short, a spool holding the
-        old state reads it again anyway."""
-        os.pwrite(lock, secrets.token_hex(WRITE_TOKEN_BYTES // 2).encode(), 0)
+    def _save_state(self, state: SpoolState) -> None:
+        """Under the put lock: every put reads the state again, so another process's put sees this."""
         write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(asdict(state)).encode(), 0o600)
-        self._state = (self._written(lock), state)
 
     def _remove_temp_files(self, listing: list[str]) -> None:
         """What a write cut short by a crash left behind (only ever called under the lock)."""
-        for name in filter(_ENDS_AS_TEMP, listing):
-            if not name.startswith(".") or len(name) <= len(TEMP_SUFFIX):
+        for name in listing:
+            if not name.startswith(".") or not name.endswith(TEMP_SUFFIX) or len(name) <= len(TEMP_SUFFIX):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.directory, name))
 
     @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[int]:
+    def _locked(self, name: str) -> Iterator[None]:
         fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
+            yield
         finally:
             os.close(fd)
 

@@ -29,7 +29,6 @@ import os
 import random
 import selectors
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -77,8 +76,6 @@ EVENTS, POLLING = "events", "polling"
 LOOP_ERROR_PAUSE = 0.1  # seconds the loop waits after an unexpected error, before going on
 LOOP_RESCAN_SECONDS = 5.0  # ... and how soon a full scan looks again at everything
 SCAN_RETRY_SECONDS = 60.0  # a scan that failed is tried again this soon, not a full interval later
-# The report writer thread yields the interpreter this often, so a detection never waits long on it.
-SWITCH_INTERVAL = 0.0005
 
 
 @contextlib.contextmanager
@@ -203,7 +200,6 @@ class Agent:
     def serve(self) -> int:
         """The loop itself (tests drive it from a thread and stop it with `request_stop`)."""
         self.log.info("agent starting", extra={"fields": {"version": __version__, "mode": self.config.mode}})
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self._open_detection()
         if self.delivery is not None:
             self.delivery.start()

@@ -7,9 +7,10 @@ namespaces and binaries deleted after they started.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import OrderedDict
+
+from banwatch.core.digest import Sha256
 
 CHUNK = 1024 * 1024
 MAX_ENTRIES = 4096
@@ -43,7 +44,7 @@ class HashCache:
                 if cached is not None:
                     self._digests.move_to_end(key)
                     return cached
-                digest = hashlib.sha256()
+                digest = Sha256()
                 while block := handle.read(CHUNK):
                     digest.update(block)
         except OSError:

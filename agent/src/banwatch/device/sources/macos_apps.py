@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import plistlib
 
 from banwatch.device.sources.base import SourceContext, SourceUnavailable
 from banwatch.device.sources.observations import KIND_BUNDLE, Observation
@@ -47,6 +46,8 @@ def read_bundle(bundle: str, scope: str) -> Observation | None:
     info: dict[str, object] = {}
     try:
         with open(os.path.join(bundle, "Contents", "Info.plist"), "rb") as handle:
+            import plistlib  # noqa: PLC0415 - macOS only: never resident in a Linux agent
+
             loaded = plistlib.loads(handle.read(PLIST_LIMIT))
         if isinstance(loaded, dict):
             info = loaded
