@@ -45,7 +45,7 @@ def test_ingest_then_every_view(demo):
     root, policy = demo
     ingest = banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled")
     assert ingest.returncode == 0, ingest.stderr
-    assert ingest.stdout.startswith("9 new report(s) stored, 0 copy(ies) of stored reports, 0 quarantined")
+    assert ingest.stdout.startswith("9 new report(s) stored, 0 copy(ies) of stored reports, 0 refused")
     assert os.path.isfile(root / "fleet.db")
 
     table = banwatch(root, "status", "--inventory", "hosts.yml")
@@ -85,14 +85,14 @@ def test_ingest_then_every_view(demo):
     assert "EX-2026-014" in (root / "fleet.html").read_text()
 
 
-def test_quarantine_makes_ingest_exit_1_and_is_listed(demo):
+def test_a_refused_file_makes_ingest_exit_1_and_is_listed(demo):
     root, _ = demo
     (root / "dropbox" / "junk.report.json").write_text("{}")
     ingest = banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled")
     assert ingest.returncode == 1
     assert "dropbox/junk.report.json: malformed: not a signed banwatch report" in ingest.stderr
     status = banwatch(root, "status")
-    assert "1 report file(s) in quarantine" in status.stdout
+    assert "1 report file(s) refused, kept in " in status.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -76,7 +76,7 @@ def run_report(args: argparse.Namespace) -> int:
     page = render_page(generated_at=isoformat(now),
                        store=f"{store.path}, last ingest {store.last_ingest() or 'never'}" if store else "no store yet",
                        status=status_rows(hosts, now, stale_after), exemptions=exemptions, uncovered=uncovered,
-                       quarantined=store.quarantine_count() if store else 0)
+                       refused=store.refused_count() if store else 0)
     write_atomic(args.html, page.encode("utf-8"), 0o644)
     print(f"wrote {args.html}")
     return EXIT_OK

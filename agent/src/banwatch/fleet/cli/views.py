@@ -113,9 +113,9 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"\n{len(states)} hosts: {counts or 'none'}")
         if store is not None:
             print(f"last ingest: {store.last_ingest() or 'never'} (store {store.path})")
-        quarantined = store.quarantine_count() if store is not None else 0
-        if quarantined:
-            print(f"{quarantined} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
+        refused = store.refused_count() if store is not None else 0
+        if refused:
+            print(f"{refused} report file(s) refused, kept in {sibling_dirs(store.path)[0]}")
     return EXIT_FINDINGS if VIOLATION in states else EXIT_OK
 
 
