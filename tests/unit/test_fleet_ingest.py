@@ -313,6 +313,17 @@ def test_an_upgrade_joins_the_old_refused_folder_to_a_new_one_already_there(flee
     assert not os.path.exists(legacy_refused_dir(path))
 
 
+def test_refused_files_that_cannot_move_stop_the_upgrade_with_the_reason(fleet):
+    bad_files(fleet)
+    ingest(fleet)
+    path = str(fleet.root / "fleet.db")
+    make_earlier(path, 4)
+    Path(sibling_dirs(path)[0]).write_text("a file where the refused folder goes")
+    with pytest.raises(InputError, match=r"fleet-quarantine: cannot move the refused files to .*fleet-refused"):
+        FleetStore(path)
+    assert rows(fleet, "PRAGMA user_version") == [(4,)] and os.listdir(legacy_refused_dir(path))
+
+
 @pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))
 def test_an_upgrade_frees_a_host_an_earlier_store_pinned_by_a_clock_running_ahead(fleet, version):
     """Earlier stores kept the report of the latest device time: a clean report dated years ahead

@@ -217,8 +217,8 @@ UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S60
 # A received report -> its `reports` row (as INSERT_REPORT takes it), and its `hosts` row.
 report_row = itemgetter(*map(_RECEIVED.index, _REPORT_COLUMNS))
 host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
-# Every earlier schema kept `reports` as schema 3 does, or as 4 and 5 do; `hosts` differed before
-# 4, and is made again.
+# Schemas 1 to 3 kept `reports` as 3 does and `hosts` their own way (it is made again); 4 differs
+# from this one in the refused files' names only.
 _UPGRADABLE = (1, 2, 3, 4)
 # Schema 5 named the refused files `refused`: they were `quarantine`, the device's word for a seized executable.
 _RENAME_REFUSED = ("ALTER TABLE quarantine RENAME TO refused",
