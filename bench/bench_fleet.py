@@ -163,23 +163,31 @@ def main(count: int = REPORTS) -> list[str]:
             with sqlite3.connect(store_path) as db:
                 db.execute("SELECT * FROM hosts ORDER BY host").fetchall()
 
+        def status_with_inventory() -> None:
+            status("--inventory", str(inventory))
+
         def inventory_floor() -> None:
             status_floor()
             json.loads(inventory.read_bytes())
 
         os.sync()
-        status_seconds = min(timed(status) for _ in range(3))
-        status_floor_seconds = min(timed(status_floor) for _ in range(3))
-        with_inventory = min(timed(lambda: status("--inventory", str(inventory))) for _ in range(3))
-        inventory_floor_seconds = min(timed(inventory_floor) for _ in range(3))
+        # Round by round, so that a slow phase of the machine slows a command and its floor alike.
+        runs: dict[Callable[[], object], list[float]] = {
+            status: [], status_floor: [], status_with_inventory: [], inventory_floor: []}
+        for _ in range(3):
+            for run, seconds in runs.items():
+                seconds.append(timed(run))
+        status_seconds, status_floor_seconds, with_inventory, inventory_floor_seconds = map(min, runs.values())
     return [
         line(f"ingest {count} signed reports ({rate:,.0f} reports/s, floor {count / floor:,.0f}/s)", measured, floor,
              2.0, unit="s"),
         f"fleet status over {count} hosts: {status_seconds:.2f} s, whole command "
         f"(floor: the same rows read with sqlite3 alone {status_floor_seconds:.2f} s, "
         f"= {status_seconds / status_floor_seconds:.2f}x; target < 1 s) {verdict(status_seconds, 1.0)}",
-        line("fleet status with the fleet's inventory (the JSON 'ansible-inventory --list' writes; floor: "
-             "the same rows and the listing read alone)", with_inventory, inventory_floor_seconds, 2.5, unit="s"),
+        f"fleet status with the fleet's inventory (the JSON 'ansible-inventory --list' writes): {with_inventory:.2f} s "
+        f"(floor: the same rows and the listing read alone {inventory_floor_seconds:.2f} s, "
+        f"= {with_inventory / inventory_floor_seconds:.2f}x; target <= 2.5x) "
+        f"{verdict(with_inventory / inventory_floor_seconds, 2.5)}",
     ]
 
 
