@@ -73,7 +73,7 @@ demo:
 	@$(LAB) run lab-ep-05 --dir $(LAB_DIR) --as TikTok -- sleep infinity >/dev/null
 	@$(LAB) run lab-ep-06 --dir $(LAB_DIR) --as "TikTok LIVE Studio" -- sleep infinity >/dev/null
 	@$(LAB) install-package lab-ep-03 tiktok-desktop 2.1.0 --dir $(LAB_DIR)
-	@rm -rf $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-quarantine
+	@rm -rf $(LAB_DIR)/fleet.db* $(LAB_DIR)/fleet-ingested $(LAB_DIR)/fleet-refused
 	@echo
 	@echo "== deploying: the agent on every endpoint, the collector's drop box, each endpoint's signed policy"
 	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) banwatch.deploy.site

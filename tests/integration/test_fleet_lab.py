@@ -60,7 +60,7 @@ def test_reports_travel_through_the_collector_and_the_fleet_view_is_exact(fresh_
     assert report_now.returncode == 0, report_now.stdout[-4000:]
     ingest = banwatch("fleet", "ingest", "--store", paths.store, "--from", paths.dropbox,
                       "--enrolled", str(paths.enrolled), check=False)
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr  # nothing quarantined
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr  # nothing refused
 
     code, rows = fleet(lab, "status")
     assert code == 1  # hosts in violation

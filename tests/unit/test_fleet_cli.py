@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from banwatch.cli import main
 from banwatch.control.policy_source import load_policy_source
 from banwatch.core.render import spreadsheet_cell
 from banwatch.fleet.defaults import fleet_defaults
@@ -45,7 +47,7 @@ def test_ingest_then_every_view(demo):
     root, policy = demo
     ingest = banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled")
     assert ingest.returncode == 0, ingest.stderr
-    assert ingest.stdout.startswith("9 new report(s) stored, 0 copy(ies) of stored reports, 0 quarantined")
+    assert ingest.stdout.startswith("9 new report(s) stored, 0 copy(ies) of stored reports, 0 refused")
     assert os.path.isfile(root / "fleet.db")
 
     table = banwatch(root, "status", "--inventory", "hosts.yml")
@@ -85,14 +87,14 @@ def test_ingest_then_every_view(demo):
     assert "EX-2026-014" in (root / "fleet.html").read_text()
 
 
-def test_quarantine_makes_ingest_exit_1_and_is_listed(demo):
+def test_a_refused_file_makes_ingest_exit_1_and_is_listed(demo):
     root, _ = demo
     (root / "dropbox" / "junk.report.json").write_text("{}")
     ingest = banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled")
     assert ingest.returncode == 1
     assert "dropbox/junk.report.json: malformed: not a signed banwatch report" in ingest.stderr
     status = banwatch(root, "status")
-    assert "1 report file(s) in quarantine" in status.stdout
+    assert "1 report file(s) refused, kept in " in status.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -214,3 +216,15 @@ def test_csv_cells_from_a_device_never_start_a_formula(tmp_path):
     assert row["agent"] == """'=HYPERLINK("http://evil.example","x")"""
     assert [spreadsheet_cell(v) for v in ("-1", "@SUM(A1)", "\tx", "v7", None)] == [
         "'-1", "'@SUM(A1)", "'\tx", "v7", ""]
+
+
+def test_a_view_run_in_process_turns_the_cycle_collector_back_on(demo, monkeypatch, capsys):
+    """Views pause the cycle collector while they build their rows, never for whoever called them."""
+    root, _ = demo
+    assert banwatch(root, "ingest", "--from", "dropbox", "--enrolled", "enrolled").returncode == 0
+    monkeypatch.chdir(root)
+    for command in (["status"], ["rollout", "--policy-version", "1"]):
+        assert gc.isenabled()
+        main(["fleet", *command, "--inventory", "hosts.yml"])
+        assert gc.isenabled(), command
+        assert "lab-ep-01" in capsys.readouterr().out

@@ -334,7 +334,7 @@ def test_the_html_report_shows_clock_skew(tmp_path):
         rows = status_rows(fleet_hosts(store.latest(), None), NOW, DAY)
     page = tmp_path / "fleet.html"
     page.write_text(render_page(generated_at=isoformat(NOW), store="fleet.db", status=rows, exemptions=None,
-                                uncovered=[], quarantined=0))
+                                uncovered=[], refused=0))
     parsed = Tables()
     parsed.feed(chromium(tmp_path, "--dump-dom", page.as_uri()).stdout.decode())
     hosts = {row[0]: row for row in parsed.tables["hosts"] if row}
@@ -345,23 +345,24 @@ def test_the_html_report_shows_clock_skew(tmp_path):
 
 # --- the store upgrade --------------------------------------------------------------------------
 
-def test_a_failed_upgrade_leaves_the_earlier_store_as_it_was(tmp_path, monkeypatch):
+@pytest.mark.parametrize("version", [3, 4])
+def test_a_failed_upgrade_leaves_the_earlier_store_as_it_was(tmp_path, monkeypatch, version):
     """The upgrade is one transaction: cut short at its last step, nothing of it remains."""
     from tests.unit.test_fleet_ingest import make_earlier  # noqa: PLC0415 - the earlier schema, built once
 
     fleet = a_fleet(tmp_path)
     fleet.drop(fleet.report(HOST, NOW))
     ingest_at(fleet, NOW)
-    make_earlier(str(tmp_path / "fleet.db"), 3)
+    make_earlier(str(tmp_path / "fleet.db"), version)
     with sqlite3.connect(tmp_path / "fleet.db") as db:
         before = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
         reports = db.execute("SELECT * FROM reports").fetchall()
     steps = store_module._upgrade_statements
-    monkeypatch.setattr(store_module, "_upgrade_statements", lambda: [*steps(), "SELECT no_such_function()"])
+    monkeypatch.setattr(store_module, "_upgrade_statements", lambda v: [*steps(v), "SELECT no_such_function()"])
     with pytest.raises(InputError, match="not a usable fleet store"):
         FleetStore(str(tmp_path / "fleet.db"))
     with sqlite3.connect(tmp_path / "fleet.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("PRAGMA user_version").fetchone() == (version,)
         assert db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == before
         assert db.execute("SELECT * FROM reports").fetchall() == reports
     monkeypatch.undo()

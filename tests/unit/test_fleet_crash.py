@@ -53,7 +53,7 @@ def test_every_report_exactly_once_across_kills(tmp_path, chance):
 
     with sqlite3.connect(tmp_path / "fleet.db") as db:
         stored = [row[0] for row in db.execute("SELECT report_id FROM reports")]
-        assert db.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM refused").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM envelopes").fetchone() == (REPORTS,)
         assert db.execute("SELECT count(*) FROM hosts").fetchone() == (len(hosts),)
     assert len(stored) == REPORTS and set(stored) == ids

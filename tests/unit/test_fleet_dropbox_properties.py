@@ -4,7 +4,7 @@ Property-based: any file names (any bytes a file system takes, `..`, dot files, 
 sequences, 255 bytes long, in any folders), any contents (signed reports with any field
 changed to any JSON value, reports of other or unknown devices, junk, copies, links, FIFOs).
 Each time: no traceback; nothing written outside the drop box and the store's folders; every
-report file ends up stored or in the quarantine with a reason, every other file where it was;
+report file ends up stored or refused (kept aside) with a reason, every other file where it was;
 and every valid report among them is stored and shown.
 """
 
@@ -47,7 +47,7 @@ from tests.fleet_reports import Fleet, tiktok_process
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
 HOSTS = {"lab-ep-50": ["general"], "lab-ep-51": ["general"]}
 SUFFIX = REPORT_FILE_SUFFIX.encode()
-# What a quarantine reason starts with (docs/fleet.md, "Ingest").
+# What a refusal reason starts with (docs/fleet.md, "Ingest").
 REASONS = ("oversized:", "malformed:", "unknown device:", "not signed by ", "replay:", "not a regular file",
            "unreadable:")
 SOME = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -97,7 +97,7 @@ class DropBoxWorld:
             (self.enrolled / f"{host}.pub").write_bytes(signing.public_pem(key.public_key()))
         (self.outside / "secret.report.json").write_bytes(b"not the drop box's")
         self.store = root / "store" / "fleet.db"
-        self.quarantine, self.archive = (Path(p) for p in sibling_dirs(str(self.store)))
+        self.refused, self.archive = (Path(p) for p in sibling_dirs(str(self.store)))
         self.placed: dict[bytes, bytes | None] = {}  # path in the drop box -> its bytes (None: not a regular file)
 
     def place(self, relative: bytes, data: bytes | None, kind: str = "file") -> None:
@@ -141,7 +141,7 @@ def digests(folder: Path) -> set[str]:
 
 
 def _files(folder: Path) -> Iterator[bytes]:
-    """The regular files under `folder` (a quarantined link or FIFO is not read)."""
+    """The regular files under `folder` (a refused link or FIFO is not read)."""
     for top, _, names in os.walk(os.fsencode(folder)):
         for name in names:
             if stat.S_ISREG(os.lstat(os.path.join(top, name)).st_mode):
@@ -155,23 +155,23 @@ def check_world(world: DropBoxWorld, result: Any, valid: set[str]) -> None:
     assert world.snapshot(world.outside) == {os.fsencode(world.outside / "secret.report.json"): b"not the drop box's"}
     assert set(os.listdir(world.root)) == {"dropbox", "enrolled", "outside", "store"}
     assert set(os.listdir(world.store.parent)) <= {"fleet.db", "fleet.db-wal", "fleet.db-shm", "fleet.db.ingest-lock",
-                                                   "fleet-quarantine", "fleet-ingested"}
+                                                   "fleet-refused", "fleet-ingested"}
     taken = {path: data for path, data in world.placed.items() if eligible(path, dropbox)}
     for path, data in world.placed.items():
         if path not in taken:  # left alone, as it was
             assert os.path.lexists(path) and (data is None or Path(os.fsdecode(path)).read_bytes() == data)
         else:
             assert not os.path.lexists(path)
-    assert result.new + result.copies + len(result.quarantined) == len(taken)
-    kept = digests(world.quarantine) | digests(world.archive)
-    # Every byte kept: an empty file may share its quarantine name with a link or FIFO of the same
+    assert result.new + result.copies + len(result.refused) == len(taken)
+    kept = digests(world.refused) | digests(world.archive)
+    # Every byte kept: an empty file may share its refused name with a link or FIFO of the same
     # name (nothing of theirs is read, so their digest is the empty one), which holds no bytes either.
     assert {hashlib.sha256(data).hexdigest() for data in taken.values() if data} <= kept
-    assert all(entry.reason.startswith(REASONS) for entry in result.quarantined), [q.reason for q in result.quarantined]
+    assert all(entry.reason.startswith(REASONS) for entry in result.refused), [q.reason for q in result.refused]
     with sqlite3.connect(world.store) as db:
         stored = {row[0] for row in db.execute("SELECT report_id FROM reports")}
-        assert db.execute("SELECT count(*) FROM quarantine").fetchone()[0] == len(
-            {(q.sha256, q.file) for q in result.quarantined})
+        assert db.execute("SELECT count(*) FROM refused").fetchone()[0] == len(
+            {(q.sha256, q.file) for q in result.refused})
     assert valid <= stored
     with FleetStore(str(world.store)) as store:
         hosts = fleet_hosts(store.latest(), None)
@@ -180,7 +180,7 @@ def check_world(world: DropBoxWorld, result: Any, valid: set[str]) -> None:
     assert status_table(lines, NOW, dt.timedelta(days=1)) == [row.cells() for row in rows]
     render.table(("host", "state", "agent", "policy", "last report", "why"), [row.cells() for row in rows])
     json.dumps([row.document() for row in rows], ensure_ascii=False).encode("utf-8")
-    render_page(generated_at="now", store="s", status=rows, exemptions=None, uncovered=[], quarantined=0)
+    render_page(generated_at="now", store="s", status=rows, exemptions=None, uncovered=[], refused=0)
 
 
 # --- file names -------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def changed(report: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[s
 @SOME
 @given(changes=st.lists(st.tuples(PATHS, VALUES), min_size=1, max_size=3),
        ascii_only=st.booleans(), not_a_report=st.one_of(st.none(), st.none(), st.none(), JSON_VALUES))
-def test_any_report_content_is_stored_or_quarantined_and_valid_ones_are_never_lost(changes, ascii_only,
+def test_any_report_content_is_stored_or_refused_and_valid_ones_are_never_lost(changes, ascii_only,
                                                                                     not_a_report):
     with tempfile.TemporaryDirectory() as folder:
         world = DropBoxWorld(Path(folder))
@@ -295,10 +295,10 @@ def test_any_report_content_is_stored_or_quarantined_and_valid_ones_are_never_lo
         world.place(b"zz-valid" + SUFFIX, seal(pristine, keys()["lab-ep-51"]))
         result = world.ingest()
         check_world(world, result, {pristine["report_id"]})
-        assert result.new + len(result.quarantined) == 2
+        assert result.new + len(result.refused) == 2
 
 
-def test_every_field_at_every_edge_is_stored_or_quarantined_in_one_batch(tmp_path):
+def test_every_field_at_every_edge_is_stored_or_refused_in_one_batch(tmp_path):
     """Each field a view reads, set to each edge value, in one report each, all in one batch with
     a valid report: none fails the batch, and the valid one is stored."""
     world = DropBoxWorld(tmp_path)
@@ -311,7 +311,7 @@ def test_every_field_at_every_edge_is_stored_or_quarantined_in_one_batch(tmp_pat
     check_world(world, result, {pristine["report_id"]})
 
 
-def test_a_report_claiming_an_unstorable_number_is_quarantined_not_a_failed_batch(tmp_path):
+def test_a_report_claiming_an_unstorable_number_is_refused_not_a_failed_batch(tmp_path):
     """SQLite keeps whole numbers up to 2**63 - 1: a larger one is refused as malformed, and the
     rest of the batch is stored."""
     world = DropBoxWorld(tmp_path)
@@ -320,18 +320,18 @@ def test_a_report_claiming_an_unstorable_number_is_quarantined_not_a_failed_batc
     pristine = a_report("lab-ep-51")
     world.place(b"fine" + SUFFIX, seal(pristine, keys()["lab-ep-51"]))
     result = world.ingest()
-    assert [q.reason for q in result.quarantined] == ["malformed: summary violation is not a whole number"]
+    assert [q.reason for q in result.refused] == ["malformed: summary violation is not a whole number"]
     check_world(world, result, {pristine["report_id"]})
 
 
-def test_a_lone_surrogate_is_quarantined_not_a_failed_batch(tmp_path):
+def test_a_lone_surrogate_is_refused_not_a_failed_batch(tmp_path):
     """JSON can escape one; neither UTF-8 nor SQLite can hold it (`strict_json` refuses it)."""
     world = DropBoxWorld(tmp_path)
     odd = a_report()
     odd["findings"][0]["evidence"]["name"] = "Tik\ud800Tok"
     world.place(b"odd" + SUFFIX, seal(odd, keys()["lab-ep-50"], ascii_only=True))
     result = world.ingest()
-    assert [q.reason.split(":")[0] for q in result.quarantined] == ["malformed"]
+    assert [q.reason.split(":")[0] for q in result.refused] == ["malformed"]
     check_world(world, result, set())
 
 
@@ -358,4 +358,4 @@ def test_odd_file_names_reach_the_admin_escaped_through_the_command_line(tmp_pat
     assert "\x1b" not in ingested.stderr + ingested.stdout
     shown = fleet("status", "--format", "json")
     assert [row["host"] for row in json.loads(shown.stdout)] == ["lab-ep-51"]
-    assert "1 report file(s) in quarantine" in fleet("status").stdout
+    assert "1 report file(s) refused, kept in " in fleet("status").stdout

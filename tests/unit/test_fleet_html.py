@@ -41,7 +41,7 @@ def page(tmp_path: Path) -> Path:
     path = tmp_path / "fleet.html"
     path.write_text(render_page(generated_at="2026-11-24T12:00:00Z", store="fleet.db",
                                 status=status_rows(hosts, NOW, dt.timedelta(days=1)), exemptions=exemptions,
-                                uncovered=uncovered, quarantined=0))
+                                uncovered=uncovered, refused=0))
     return path
 
 
@@ -169,7 +169,7 @@ def test_report_data_is_escaped_and_nothing_is_fetched():
                           clock_ahead=0)
     (row,) = status_rows([FleetHost(host, report, True)], dt.datetime(2026, 11, 24, 13, tzinfo=dt.timezone.utc),
                          dt.timedelta(days=1))
-    html = render_page(generated_at="now", store="s", status=[row], exemptions=None, uncovered=[], quarantined=0)
-    assert "from s</p>" in html  # no quarantine note, not even a placeholder
+    html = render_page(generated_at="now", store="s", status=[row], exemptions=None, uncovered=[], refused=0)
+    assert "from s</p>" in html  # no refused-files note, not even a placeholder
     assert "<img src=x" not in html and "<script>" not in html and "&lt;script&gt;" in html
     assert "default-src 'none'" in html and "http://" not in html and "https://" not in html

@@ -8,13 +8,14 @@ import os
 import shutil
 import sqlite3
 import uuid
+from pathlib import Path
 
 import pytest
 
 from banwatch.control.policy_source import load_policy_source
 from banwatch.core.errors import InputError
 from banwatch.core.report.envelope import MAX_REPORT_BYTES, seal_report
-from banwatch.fleet.defaults import sibling_dirs
+from banwatch.fleet.defaults import legacy_refused_dir, sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import PARTIAL_UPLOAD_AGE, Ingest, batch_bounds, ingest_lock
 from banwatch.fleet.store import SCHEMA_VERSION, FleetStore
@@ -46,7 +47,7 @@ def archived(fleet: Fleet) -> list[str]:
 def test_every_report_is_stored_and_leaves_the_drop_box(fleet):
     dropped = sorted(os.listdir(fleet.dropbox))
     result = ingest(fleet)
-    assert (result.new, result.copies, result.quarantined) == (9, 0, [])
+    assert (result.new, result.copies, result.refused) == (9, 0, [])
     assert os.listdir(fleet.dropbox) == []
     assert archived(fleet) == dropped
     assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
@@ -73,7 +74,7 @@ def test_a_copy_is_recorded_never_counted_twice(fleet):
     for name in archived(fleet):
         shutil.copy(os.path.join(archive, name), fleet.dropbox / name)
     result = ingest(fleet)
-    assert (result.new, result.copies, result.quarantined) == (0, 9, [])
+    assert (result.new, result.copies, result.refused) == (0, 9, [])
     assert rows(fleet, "SELECT count(*), min(copies), max(copies) FROM reports") == [(9, 2, 2)]
     assert os.listdir(fleet.dropbox) == []
 
@@ -86,20 +87,20 @@ def test_two_copies_in_one_batch_count_once(fleet):
     assert (result.new, result.copies) == (10, 1)
 
 
-def test_a_replayed_id_with_other_content_is_quarantined(fleet):
+def test_a_replayed_id_with_other_content_is_refused(fleet):
     ingest(fleet)
     original_id = rows(fleet, "SELECT report_id FROM hosts WHERE host = 'lab-ep-02'")[0][0]
     replay = fleet.report("lab-ep-02", NOW + dt.timedelta(minutes=10), [tiktok_process()])
     replay["report_id"] = original_id
     fleet.drop(replay, name="replay.report.json")
     result = ingest(fleet)
-    assert result.new == 0 and [q.reason for q in result.quarantined] == [
+    assert result.new == 0 and [q.reason for q in result.refused] == [
         f"replay: report id {original_id} was already ingested with other content"]
     assert rows(fleet, "SELECT verdict FROM reports WHERE report_id = ?", original_id) == [("compliant",)]
 
 
 def bad_files(fleet: Fleet) -> dict[str, str]:
-    """file name → the reason it must be quarantined for."""
+    """file name → the reason it must be refused for."""
     good = fleet.report("lab-ep-02", NOW)
     forged = fleet.report("lab-ep-01", NOW)  # lab-ep-02 speaking for lab-ep-01
     fleet.drop(forged, signer="lab-ep-02", name="forged.report.json")
@@ -118,19 +119,19 @@ def bad_files(fleet: Fleet) -> dict[str, str]:
             "link.report.json": "not a regular file"}
 
 
-def test_forged_unsigned_corrupt_oversized_files_are_quarantined_with_the_reason(fleet):
+def test_forged_unsigned_corrupt_oversized_files_are_refused_with_the_reason(fleet):
     expected = bad_files(fleet)
     result = ingest(fleet)
     assert result.new == 9
-    reasons = {os.path.basename(q.file): q.reason for q in result.quarantined}
+    reasons = {os.path.basename(q.file): q.reason for q in result.refused}
     assert reasons.keys() == expected.keys()
     for name, reason in expected.items():
         assert reason in reasons[name], name
-    stored = dict(rows(fleet, "SELECT file, reason FROM quarantine"))
+    stored = dict(rows(fleet, "SELECT file, reason FROM refused"))
     assert {os.path.basename(f) for f in stored} == expected.keys()
-    quarantine = sibling_dirs(str(fleet.root / "fleet.db"))[0]
-    assert sorted(n.split("-", 1)[1] for n in os.listdir(quarantine)) == sorted(expected)
-    assert os.path.islink(next(os.path.join(quarantine, n) for n in os.listdir(quarantine) if "link" in n))
+    refused_dir = sibling_dirs(str(fleet.root / "fleet.db"))[0]
+    assert sorted(n.split("-", 1)[1] for n in os.listdir(refused_dir)) == sorted(expected)
+    assert os.path.islink(next(os.path.join(refused_dir, n) for n in os.listdir(refused_dir) if "link" in n))
     assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
     assert os.listdir(fleet.dropbox) == []
 
@@ -192,7 +193,7 @@ def test_worker_processes_store_the_same_as_in_process(fleet):
     with FleetStore(str(fleet.root / "fleet.db"), create=True) as store:
         result = Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW, parallel_from=1).run(
             str(fleet.dropbox))
-    assert result.new == 9 and {os.path.basename(q.file) for q in result.quarantined} == expected.keys()
+    assert result.new == 9 and {os.path.basename(q.file) for q in result.refused} == expected.keys()
     assert rows(fleet, "SELECT count(*) FROM reports") == [(9,)]
     assert os.listdir(fleet.dropbox) == []
 
@@ -228,21 +229,34 @@ EARLIER_HOSTS = {
 }
 
 
+EARLIER_VERSIONS = (*sorted(EARLIER_HOSTS), 4)
+# Refused files as every schema before 5 named them, and the folder beside the store they were kept in.
+QUARANTINE_NAMES = ("ALTER TABLE refused RENAME TO quarantine; "
+                    "ALTER TABLE quarantine RENAME COLUMN refused_at TO quarantined_at; "
+                    "ALTER TABLE ingests RENAME COLUMN refused TO quarantined; ")
+
+
 def make_earlier(path: str, version: int) -> None:
-    """The store as banwatch of schema `version` left it: `reports` without what schema 4 added
-    (report sequences and arrival), its index by generation time, and that schema's `hosts`."""
-    columns, copied = EARLIER_HOSTS[version]
-    dropped = "".join(f"ALTER TABLE reports DROP COLUMN {c}; " for c in ("epoch", "sequence", "clock_ahead"))
+    """The store as banwatch of schema `version` left it: before 4, `reports` without what schema
+    4 added (report sequences and arrival), its index by generation time, and that schema's
+    `hosts`; before 5, the refused files named `quarantine`, in `<store>-quarantine`."""
+    script = QUARANTINE_NAMES
+    if version < 4:
+        columns, copied = EARLIER_HOSTS[version]
+        dropped = "".join(f"ALTER TABLE reports DROP COLUMN {c}; " for c in ("epoch", "sequence", "clock_ahead"))
+        script += (f"DROP INDEX reports_by_epoch; {dropped}"  # noqa: S608 - the test's own names
+                   "CREATE INDEX reports_by_host ON reports (host, generated_at); "
+                   f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "
+                   f"INSERT INTO hosts SELECT {copied.replace('generated_at', 'as_of')} FROM hosts_now; "
+                   "DROP TABLE hosts_now; ")
     with sqlite3.connect(path) as db:
-        db.executescript(f"DROP INDEX reports_by_epoch; {dropped}"  # noqa: S608 - the test's own names
-                         "CREATE INDEX reports_by_host ON reports (host, generated_at); "
-                         f"ALTER TABLE hosts RENAME TO hosts_now; CREATE TABLE hosts ({columns}) WITHOUT ROWID; "
-                         f"INSERT INTO hosts SELECT {copied.replace('generated_at', 'as_of')} FROM hosts_now; "
-                         "DROP TABLE hosts_now; "
-                         f"PRAGMA user_version = {version};")
+        db.executescript(f"{script}PRAGMA user_version = {version};")
+    refused = sibling_dirs(path)[0]
+    if os.path.isdir(refused):
+        os.rename(refused, legacy_refused_dir(path))
 
 
-@pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))
+@pytest.mark.parametrize("version", EARLIER_VERSIONS)
 def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, version):
     """Opening it rebuilds `hosts`: each latest report's view columns, and the texts as ingest makes them."""
     fleet.drop(fleet.report("lab-ep-03", NOW + dt.timedelta(minutes=5), dropped=2, detection="fanotify"))
@@ -262,6 +276,52 @@ def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, versio
     with FleetStore(path) as store:
         latest = {report.host: report for report in store.latest()}
     assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T12:02:00Z"
+
+
+@pytest.mark.parametrize("version", EARLIER_VERSIONS)
+def test_an_upgrade_keeps_every_file_refused_before_under_the_new_names(fleet, version):
+    """Before schema 5 the refused files were `quarantine` (table, counts and folder): each is
+    still listed, counted and kept after the upgrade, and the next refused file joins them."""
+    refused_before = len(bad_files(fleet))
+    ingest(fleet)
+    path = str(fleet.root / "fleet.db")
+    listed = rows(fleet, "SELECT * FROM refused"), rows(fleet, "SELECT * FROM ingests")
+    refused_dir = sibling_dirs(path)[0]
+    kept = sorted(os.listdir(refused_dir))
+    make_earlier(path, version)
+    assert not os.path.exists(refused_dir) and sorted(os.listdir(legacy_refused_dir(path))) == kept
+    with FleetStore(path) as store:
+        assert store.refused_count() == refused_before
+    assert (rows(fleet, "SELECT * FROM refused"), rows(fleet, "SELECT * FROM ingests")) == listed
+    assert sorted(os.listdir(refused_dir)) == kept and not os.path.exists(legacy_refused_dir(path))
+    (fleet.dropbox / "junk.report.json").write_text("{}")
+    assert len(ingest(fleet).refused) == 1
+    assert rows(fleet, "SELECT count(*) FROM refused") == [(refused_before + 1,)]
+    assert len(os.listdir(refused_dir)) == len(kept) + 1
+
+
+def test_an_upgrade_joins_the_old_refused_folder_to_a_new_one_already_there(fleet):
+    bad_files(fleet)
+    ingest(fleet)
+    path = str(fleet.root / "fleet.db")
+    kept = set(os.listdir(sibling_dirs(path)[0]))
+    make_earlier(path, 4)
+    os.mkdir(sibling_dirs(path)[0])
+    (Path(sibling_dirs(path)[0]) / "placed-by-hand").write_text("")
+    FleetStore(path).close()
+    assert set(os.listdir(sibling_dirs(path)[0])) == kept | {"placed-by-hand"}
+    assert not os.path.exists(legacy_refused_dir(path))
+
+
+def test_refused_files_that_cannot_move_stop_the_upgrade_with_the_reason(fleet):
+    bad_files(fleet)
+    ingest(fleet)
+    path = str(fleet.root / "fleet.db")
+    make_earlier(path, 4)
+    Path(sibling_dirs(path)[0]).write_text("a file where the refused folder goes")
+    with pytest.raises(InputError, match=r"fleet-quarantine: cannot move the refused files to .*fleet-refused"):
+        FleetStore(path)
+    assert rows(fleet, "PRAGMA user_version") == [(4,)] and os.listdir(legacy_refused_dir(path))
 
 
 @pytest.mark.parametrize("version", sorted(EARLIER_HOSTS))

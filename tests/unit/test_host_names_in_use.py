@@ -72,14 +72,14 @@ def ingest(fleet: Fleet):
         return Ingest(store, load_enrolled(str(fleet.enrolled)), now=lambda: NOW).run(str(fleet.dropbox))
 
 
-def test_a_report_claiming_a_name_outside_the_rule_is_quarantined_with_the_reason(fleet):
+def test_a_report_claiming_a_name_outside_the_rule_is_refused_with_the_reason(fleet):
     report = fleet.report("lab-ep-01", NOW)
     report["host"]["name"] = "../../lab-ep-01"
     fleet.drop(report, signer="lab-ep-01")
     fleet.drop(fleet.report("lab-ep-01", NOW))
     result = ingest(fleet)
     assert result.new == 1
-    [refused] = result.quarantined
+    [refused] = result.refused
     assert refused.reason == ("malformed: the report's host name '../../lab-ep-01' is not a host name banwatch "
                               "accepts (it holds '/' (a path separator))")
     assert refused.claimed_host is None
@@ -87,9 +87,9 @@ def test_a_report_claiming_a_name_outside_the_rule_is_quarantined_with_the_reaso
         assert db.execute("SELECT host FROM hosts").fetchall() == [("lab-ep-01",)]
 
 
-def test_drop_box_files_with_names_no_file_system_or_store_could_keep_are_quarantined(fleet):
+def test_drop_box_files_with_names_no_file_system_or_store_could_keep_are_refused(fleet):
     """A device chooses its files' names: one as long as a name may be, one that is not UTF-8.
-    Both used to stop the ingest (a quarantine name over NAME_MAX; a path SQLite cannot hold)."""
+    Both used to stop the ingest (a refused file name over NAME_MAX; a path SQLite cannot hold)."""
     long_name = "x" * (255 - len(".report.json")) + ".report.json"
     (fleet.dropbox / long_name).write_bytes(b"junk")
     odd = os.path.join(os.fsencode(fleet.dropbox), b"\xff\n.report.json")
@@ -97,12 +97,12 @@ def test_drop_box_files_with_names_no_file_system_or_store_could_keep_are_quaran
         handle.write(b"junk")
     fleet.drop(fleet.report("lab-ep-01", NOW))
     result = ingest(fleet)
-    assert result.new == 1 and len(result.quarantined) == 2
+    assert result.new == 1 and len(result.refused) == 2
     assert os.listdir(fleet.dropbox) == []
     kept = os.listdir(sibling_dirs(str(fleet.root / "fleet.db"))[0])
     assert len(kept) == 2 and all(len(name.encode()) <= 255 for name in kept)
     with sqlite3.connect(fleet.root / "fleet.db") as db:
-        files = sorted(os.path.basename(f) for (f,) in db.execute("SELECT file FROM quarantine"))
+        files = sorted(os.path.basename(f) for (f,) in db.execute("SELECT file FROM refused"))
     assert files == ["\\xff\\n.report.json", long_name]
 
 

@@ -79,7 +79,17 @@ def required(value: str | None, option: str, what: str, defaults: FleetDefaults)
 
 
 def sibling_dirs(store: str) -> tuple[str, str]:
-    """(quarantine, archive): beside the store, named after it (`fleet-quarantine`, `fleet-ingested`)."""
+    """(refused, archive): beside the store, named after it (`fleet-refused`, `fleet-ingested`)."""
+    return _beside(store, "refused"), _beside(store, "ingested")
+
+
+def legacy_refused_dir(store: str) -> str:
+    """Where banwatch kept refused files before store schema 5: `fleet-quarantine`, a name that
+    the device's quarantine (a seized executable) also has."""
+    return _beside(store, "quarantine")
+
+
+def _beside(store: str, kind: str) -> str:
     folder = os.path.dirname(os.path.abspath(store))
     stem = os.path.splitext(os.path.basename(store))[0]
-    return os.path.join(folder, f"{stem}-quarantine"), os.path.join(folder, f"{stem}-ingested")
+    return os.path.join(folder, f"{stem}-{kind}")

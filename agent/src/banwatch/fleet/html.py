@@ -69,7 +69,7 @@ def _days(days_left: int) -> str:
 
 def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
                 exemptions: Sequence[ExemptionRow] | None, uncovered: Sequence[UncoveredApp],
-                quarantined: int) -> str:
+                refused: int) -> str:
     counts = state_counts(row.state for row in status)
     tiles = "".join(f'<div class="count {state}" data-state="{state}"><b>{count}</b><span>{state}</span></div>'
                     for state, count in counts.items())
@@ -84,7 +84,7 @@ def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
     uncovered_part = _table("uncovered", ("app", "host", "state", "finding"),
                             ([_e(u.app), _e(u.host), _badge(u.state), _e("; ".join(u.findings))] for u in uncovered),
                             "No exempted app is present without cover.")
-    note = f" · {quarantined} file(s) in quarantine" if quarantined else ""
+    note = f" · {refused} report file(s) refused" if refused else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">

@@ -1,13 +1,14 @@
-"""Drop box → fleet store: verify every report, store it once, quarantine what must not count.
+"""Drop box → fleet store: verify every report, store it once, refuse what must not count.
 
 Files are examined in batches (on worker processes for large ingests, see `examine`), each
 batch stored in one transaction while the next is examined. Only after that transaction has
-committed are its files moved out of the drop box: accepted ones to the archive, refused ones to the quarantine. A
-crash between the commit and the moves leaves files that the next run finds already stored
-(same report id, same content): they are counted as copies, never as new reports.
+committed are its files moved out of the drop box: accepted ones to the archive, refused ones to
+the refused folder (`defaults.sibling_dirs`). A crash between the commit and the moves leaves
+files that the next run finds already stored (same report id, same content): they are counted
+as copies, never as new reports.
 
 A report id seen again with the same content is a copy (a re-upload after a lost ack); with
-different content it is quarantined as a replay. Files whose names do not end in
+different content it is refused as a replay. Files whose names do not end in
 `.report.json`, and dot files (uploads still in flight), are left alone, except partial uploads
 (`.<name>.<random>.part`) older than PARTIAL_UPLOAD_AGE: a cut connection left them, the device
 has since sent the report again under a new name, and no device may remove them itself.
@@ -39,7 +40,7 @@ from banwatch.core.timestamps import isoformat
 from banwatch.fleet.defaults import CLOCK_TOLERANCE, sibling_dirs
 from banwatch.fleet.examine import PARALLEL_FROM, Examined, Examiner
 from banwatch.fleet.records import ReportRecord
-from banwatch.fleet.store import Arrival, FleetStore, QuarantinedFile
+from banwatch.fleet.store import Arrival, FleetStore, RefusedFile
 
 # Batches start small, so storing starts as soon as the first files are checked, and grow, so a
 # large ingest waits on few commits (each one an fsync).
@@ -49,7 +50,7 @@ FIRST_BATCH, LARGEST_BATCH = 500, 8000
 # A partial upload this old is not in flight: uploads take seconds, and the shipper gives up on
 # a connection after 15 s without progress.
 PARTIAL_UPLOAD_AGE = 3600.0
-# A quarantined file is kept as `<16 hex digits of its digest>-<its name>`, within NAME_MAX (255 bytes).
+# A refused file is kept as `<16 hex digits of its digest>-<its name>`, within NAME_MAX (255 bytes).
 _STORED_NAME_BYTES = 255 - 17
 
 
@@ -57,7 +58,7 @@ _STORED_NAME_BYTES = 255 - 17
 class IngestResult:
     new: int = 0
     copies: int = 0
-    quarantined: list[QuarantinedFile] = field(default_factory=list)
+    refused: list[RefusedFile] = field(default_factory=list)
     partial_uploads_removed: int = 0
 
 
@@ -107,14 +108,14 @@ def _shown_path(path: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-def _quarantine_entry(examined: Examined, reason: str) -> QuarantinedFile:
+def _refused_entry(examined: Examined, reason: str) -> RefusedFile:
     digest = hashlib.sha256(examined.data).hexdigest()
     try:
         host: str | None = claimed_host(examined.data)
     except ReportRejected:
         host = None
     name = _shown_path(os.path.basename(examined.path)).encode()[:_STORED_NAME_BYTES].decode(errors="ignore")
-    return QuarantinedFile(_shown_path(examined.path), f"{digest[:16]}-{name}", host, reason, digest)
+    return RefusedFile(_shown_path(examined.path), f"{digest[:16]}-{name}", host, reason, digest)
 
 
 def _move(path: str, folder: str, name: str) -> None:
@@ -160,7 +161,7 @@ class Ingest:
         self.parallel_from = parallel_from
         self.enrolled = enrolled
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.quarantine_dir, self.archive_dir = sibling_dirs(store.path)
+        self.refused_dir, self.archive_dir = sibling_dirs(store.path)
 
     def run(self, dropbox: str, progress: Callable[[int, int], None] | None = None) -> IngestResult:
         files = report_files(dropbox)
@@ -181,21 +182,21 @@ class Ingest:
                                                                     self.now().timestamp())
             self.store.begin()
             self.store.log_ingest(isoformat(self.now()), os.path.abspath(dropbox), result.new, result.copies,
-                                  len(result.quarantined))
+                                  len(result.refused))
             self.store.commit()
         return result
 
     def _store_batch(self, batch: list[Examined], result: IngestResult) -> None:
         accepted: list[tuple[ReportRecord, bytes]] = []
         copies: list[Examined] = []
-        refused: dict[str, QuarantinedFile] = {}  # by the file's own path, which may not be what the store shows
+        refused: dict[str, RefusedFile] = {}  # by the file's own path, which may not be what the store shows
         self.store.begin()
         try:
             known = self.store.known_digests([e.record.report_id for e in batch if e.record])
             for examined in batch:
                 record = examined.record
                 if record is None:
-                    refused[examined.path] = _quarantine_entry(examined, str(examined.rejection))
+                    refused[examined.path] = _refused_entry(examined, str(examined.rejection))
                     continue
                 seen = known.get(record.report_id)
                 if seen is None:
@@ -204,12 +205,12 @@ class Ingest:
                 elif seen == record.content_sha256:
                     copies.append(examined)
                 else:
-                    refused[examined.path] = _quarantine_entry(
+                    refused[examined.path] = _refused_entry(
                         examined, f"replay: report id {record.report_id} was already ingested with other content")
             arrival = Arrival(self.now(), self.clock_tolerance)
             self.store.add_reports(accepted, arrival)
             self.store.count_copies(e.record.report_id for e in copies if e.record)
-            self.store.add_quarantined(refused.values(), arrival.received_at)
+            self.store.add_refused(refused.values(), arrival.received_at)
             self.store.commit()
         except BaseException:
             self.store.rollback()
@@ -217,17 +218,17 @@ class Ingest:
         self._move_out(batch, refused)
         result.new += len(accepted)
         result.copies += len(copies)
-        result.quarantined += refused.values()
+        result.refused += refused.values()
 
-    def _move_out(self, batch: list[Examined], refused: dict[str, QuarantinedFile]) -> None:
+    def _move_out(self, batch: list[Examined], refused: dict[str, RefusedFile]) -> None:
         """After the commit: the batch's files leave the drop box."""
         day_folder = os.path.join(self.archive_dir, self.now().strftime("%Y-%m-%d"))
         os.makedirs(day_folder, mode=0o750, exist_ok=True)
         if refused:
-            os.makedirs(self.quarantine_dir, mode=0o750, exist_ok=True)
+            os.makedirs(self.refused_dir, mode=0o750, exist_ok=True)
         for examined in batch:
             if examined.path in refused:  # every file without a record, and replays
-                _move(examined.path, self.quarantine_dir, refused[examined.path].stored_as)
+                _move(examined.path, self.refused_dir, refused[examined.path].stored_as)
             else:  # named by its verified id, whatever name the device gave the file: never overwrites another's
                 record = examined.record
                 _move(examined.path, day_folder,

@@ -1,7 +1,7 @@
 """A verified report → the one row the fleet store keeps for it.
 
 The signature proves who sent a report, not that its shape is sane: every field a view reads
-is checked here, and a report that lacks one is rejected (and quarantined) rather than shown
+is checked here, and a report that lacks one is refused (and kept aside) rather than shown
 half. Findings are kept compact: what a table cell needs, the full report stays in the store.
 """
 

@@ -57,9 +57,10 @@ def fleet_hosts(latest: Iterable[Shown], inventory: Mapping[str, InventoryHost] 
     if inventory is None:
         return [FleetHost(report.host, report, True) for report in latest]
     reported = {report.host: report for report in latest}
-    hosts = [FleetHost(name, reported.get(name), True, host.groups) for name, host in inventory.items()]
-    hosts += [FleetHost(name, report, False) for name, report in reported.items() if name not in inventory]
-    return sorted(hosts, key=attrgetter("name"))
+    hosts = [FleetHost(name, reported.pop(name, None), True, host.groups) for name, host in inventory.items()]
+    hosts += [FleetHost(name, report, False) for name, report in reported.items()]  # those left: not in it
+    hosts.sort(key=attrgetter("name"))
+    return hosts
 
 
 # --- status -----------------------------------------------------------------------------------

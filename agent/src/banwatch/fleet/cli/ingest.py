@@ -40,12 +40,12 @@ def run_ingest(args: argparse.Namespace) -> int:
                                     "wait for whatever holds it (a backup, a long query) and run again") from None
         finally:
             meter.finish()
-    quarantine_dir = sibling_dirs(store.path)[0]
+    refused_dir = sibling_dirs(store.path)[0]
     print(f"{result.new} new report(s) stored, {result.copies} copy(ies) of stored reports, "
-          f"{len(result.quarantined)} quarantined, from {dropbox} into {store.path}"
+          f"{len(result.refused)} refused, from {dropbox} into {store.path}"
           + (f"; removed {result.partial_uploads_removed} partial upload(s) left by cut connections"
              if result.partial_uploads_removed else ""))
-    for entry in result.quarantined:
-        print(f"quarantined {entry.file}: {entry.reason} (kept as {os.path.join(quarantine_dir, entry.stored_as)})",
+    for entry in result.refused:
+        print(f"refused {entry.file}: {entry.reason} (kept as {os.path.join(refused_dir, entry.stored_as)})",
               file=sys.stderr)
-    return EXIT_FINDINGS if result.quarantined else EXIT_OK
+    return EXIT_FINDINGS if result.refused else EXIT_OK

@@ -1,7 +1,7 @@
 """`fleet ingest | status | exemptions | rollout | report`: the security admin's view of the fleet.
 
 Paths default to the fleet configuration's (see `banwatch.fleet.defaults`); every one can be given.
-Exit codes: `status` 1 when any host is in violation; `ingest` 1 when a file was quarantined;
+Exit codes: `status` 1 when any host is in violation; `ingest` 1 when a file was refused;
 `rollout` 1 while any host does not have the version yet; 2 for bad input, always.
 The commands' work is in `fleet_ingest`, `fleet_views` and `fleet_policy_views`, imported only
 when one runs.

@@ -11,7 +11,7 @@ from banwatch.core import render
 from banwatch.core.atomic import write_atomic
 from banwatch.core.cli import EXIT_OK, print_json
 from banwatch.core.timestamps import isoformat
-from banwatch.fleet.cli.views import emit, load_hosts, now_utc, stale_interval
+from banwatch.fleet.cli.views import emit, load_hosts, now_utc, stale_interval, without_cycle_collection
 from banwatch.fleet.defaults import FleetDefaults, fleet_defaults, required
 from banwatch.fleet.html import render_page
 from banwatch.fleet.views import ExemptionRow, exemption_view, status_rows
@@ -27,6 +27,7 @@ def _policy(args: argparse.Namespace, defaults: FleetDefaults) -> PolicySource:
 EXEMPTION_HEADERS = ("exemption", "app", "expires", "status", "host", "cover", "app present", "host state")
 
 
+@without_cycle_collection()
 def run_exemptions(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)
     defaults = fleet_defaults(args.config)
@@ -64,6 +65,7 @@ def _days(days_left: int) -> str:
 
 # --- report -----------------------------------------------------------------------------------
 
+@without_cycle_collection()
 def run_report(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)
     defaults = fleet_defaults(args.config)
@@ -76,7 +78,7 @@ def run_report(args: argparse.Namespace) -> int:
     page = render_page(generated_at=isoformat(now),
                        store=f"{store.path}, last ingest {store.last_ingest() or 'never'}" if store else "no store yet",
                        status=status_rows(hosts, now, stale_after), exemptions=exemptions, uncovered=uncovered,
-                       quarantined=store.quarantine_count() if store else 0)
+                       refused=store.refused_count() if store else 0)
     write_atomic(args.html, page.encode("utf-8"), 0o644)
     print(f"wrote {args.html}")
     return EXIT_OK

@@ -7,12 +7,13 @@ neither it nor the HTML page.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from banwatch.core import render
@@ -50,9 +51,6 @@ def load_hosts(args: argparse.Namespace, defaults: FleetDefaults, *,
                whole_reports: bool = True) -> tuple[list[FleetHost], FleetStore | None]:
     """The fleet's hosts, and the store (None when none exists yet: every host is unreported).
     `whole_reports=False`: of each host's last report, only what the status table shows."""
-    # A view builds a few small, acyclic objects per host, 100,000s in all, and then ends: the
-    # cycle collector would walk them again and again (a third of the run) and free nothing.
-    gc.disable()
     inventory_path = args.inventory or defaults.inventory
     inventory = None
     if inventory_path:
@@ -65,6 +63,20 @@ def load_hosts(args: argparse.Namespace, defaults: FleetDefaults, *,
         return fleet_hosts([], inventory), None
     store = FleetStore(store_path)
     return fleet_hosts(store.latest() if whole_reports else store.latest_lines(), inventory), store
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """A view builds a few small, acyclic objects per host, 100,000s in all: the cycle collector
+    would walk them again and again and free nothing. It is on again when the view is done."""
+    # Kept for speed: without it bench_fleet's status takes 26% more CPU time, 43% with the inventory.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _devices(hosts: dict[str, InventoryHost], group: str, where: str) -> dict[str, InventoryHost]:
@@ -95,6 +107,7 @@ STATUS_HEADERS = ("host", "state", "agent", "policy", "last report", "findings /
 _STATE_COLUMN = STATUS_HEADERS.index("state")
 
 
+@without_cycle_collection()
 def run_status(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)  # bad input is refused before 100,000 rows are read
     defaults = fleet_defaults(args.config)
@@ -113,14 +126,15 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"\n{len(states)} hosts: {counts or 'none'}")
         if store is not None:
             print(f"last ingest: {store.last_ingest() or 'never'} (store {store.path})")
-        quarantined = store.quarantine_count() if store is not None else 0
-        if quarantined:
-            print(f"{quarantined} report file(s) in quarantine: {sibling_dirs(store.path)[0]}")
+        refused = store.refused_count() if store is not None else 0
+        if refused:
+            print(f"{refused} report file(s) refused, kept in {sibling_dirs(store.path)[0]}")
     return EXIT_FINDINGS if VIOLATION in states else EXIT_OK
 
 
 # --- rollout ----------------------------------------------------------------------------------
 
+@without_cycle_collection()
 def run_rollout(args: argparse.Namespace) -> int:
     defaults = fleet_defaults(args.config)
     hosts, _ = load_hosts(args, defaults)
