@@ -104,8 +104,25 @@ def test_a_leftover_temp_file_is_ignored_and_removed_by_the_next_put(config):
     leftover = Path(config.spool.directory) / f".{first.replace('00Z', '09Z')}.k2j3h4.tmp"
     leftover.write_bytes(b'{"payloadType": "applic')  # a write cut short by a crash
     assert spool.pending() == [first]
-    spool.put(a_report_at(1))
+    Spool.for_config(config).put(a_report_at(1))  # the agent, started again after the crash
     assert not leftover.exists()
+
+
+def test_spools_of_several_processes_keep_the_bounds_exactly(config, chance):
+    """Each put counts itself in the lock file, so a spool lists the directory again whenever
+    another one put since; a deliverer's removals never make a put drop early."""
+    limit = 5
+    spools = [spool_with(config, max_reports=limit) for _ in range(3)]  # as three processes have
+    directory = Path(config.spool.directory)
+    for second in range(limit * 3):
+        chance.choice(spools).put(a_report_at(second))
+        assert len(list(directory.glob("*.report.json"))) == min(second + 1, limit)
+    delivered = Spool.for_config(config, sealing=False)
+    for name in delivered.pending()[:2]:
+        delivered.remove(name)
+    before = set(delivered.pending())
+    added = os.path.basename(spools[0].put(a_report_at(limit * 3)))  # room again: nothing dropped
+    assert set(delivered.pending()) == before | {added}
 
 
 def write_state(config, **state) -> None:

@@ -2,9 +2,15 @@
 
 Each report is sealed with the device key and written with `write_atomic` as
 `<generated_at>-<report_id>.report.json`, so the directory sorted by name is oldest first and a
-crash leaves whole reports or none (a leftover temp file is never listed, and the next `put`
-removes it). When more than `max_reports` or `max_bytes` wait, the oldest are dropped; how many
-is kept in `dropped.json` until the next report carries it as `delivery: {"dropped": N}`.
+crash leaves whole reports or none (a leftover temp file is never listed, and the next `put` that
+lists the directory removes it). When more than `max_reports` or `max_bytes` wait, the oldest are
+dropped; how many is kept in `dropped.json` until the next report carries it as
+`delivery: {"dropped": N}`.
+
+A put does not list the directory each time: the spool keeps the reports it knows of, and lists
+again when another process may have put since (every put counts itself in the lock file first, so
+a count that moved means another spool wrote), and before it drops anything (a deliverer may have
+removed reports meanwhile). So a put costs the same with 10 reports waiting or 10,000.
 
 The count survives crashes exactly. Before the carrying report is written, the state names it
 as the carrier; before reports are dropped, the state counts them and names them. `pending`
@@ -47,6 +53,8 @@ TEMP_SUFFIX = ".tmp"  # what write_atomic names its temp files: .<name>.<random>
 
 # Sequence numbers reserved per write of the state: one write per this many puts (or per start).
 SEQUENCE_BLOCK = 1024
+# The lock file holds how many puts were made by any process, as this many bytes (little-endian).
+PUT_COUNT_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -88,10 +96,10 @@ class Spool:
         self.settings = settings
         self.directory = settings.directory
         self._key = key
-        # A spooled report never changes (named by its id, written whole), so each one's size is
-        # read from the disk once, not again at every later put's bounds check (bench_reporting:
-        # a stat per report per put costs 1.5x the CPU of the whole spool run).
-        self._sizes: dict[str, int] = {}
+        # The spooled reports this spool knows of, and their sizes (a report never changes: named
+        # by its id, written whole); None until its first put lists the directory.
+        self._known: dict[str, int] | None = None
+        self._puts_counted = -1  # the lock file's put count after this spool's last put
         # The block of sequence numbers this spool reserved: (epoch, reserved), and the next to give.
         self._block: tuple[str | None, int] = (None, 0)
         self._next = 1
@@ -106,7 +114,8 @@ class Spool:
         if self._key is None:
             raise RuntimeError("this spool was opened without the device key: it cannot put")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        with self._locked(LOCK_FILE):
+        with self._locked(LOCK_FILE) as lock:
+            known = self._count_put(lock)
             state, number = self._number(self._settle(self._load_state()))
             document = dict(report)
             document["sequence"] = {"epoch": state.epoch, "number": number}
@@ -118,10 +127,8 @@ class Spool:
                 self._save_state(replace(state, dropped=0, carried=state.dropped, carrier=name))
             path = os.path.join(self.directory, name)
             write_atomic(path, data, 0o600)
-            self._sizes[name] = len(data)
-            listing = os.listdir(self.directory)  # one listing per put: it is the cost that grows with the spool
-            self._remove_temp_files(listing)
-            victims = self._over_bounds([name for name in listing if is_report_name(name)], keep=name)
+            known[name] = len(data)
+            victims = self._over_bounds(known, keep=name)
             if state.dropped or victims:  # counted and named before they go
                 told = sum(self._carried_by(victim) for victim in victims)
                 self._save_state(replace(state, dropped=len(victims) + told, carried=0, carrier=None,
@@ -162,7 +169,7 @@ class Spool:
 
     def usage(self) -> SpoolUsage:
         names = self._report_names()
-        return SpoolUsage(len(names), sum(self._size(name) for name in names), self._load_state().dropped)
+        return SpoolUsage(len(names), sum(map(self._size, names)), self._load_state().dropped)
 
     def _report_names(self) -> list[str]:
         try:
@@ -171,39 +178,48 @@ class Spool:
             return []
 
     def _size(self, name: str) -> int:
-        size = self._sizes.get(name)
-        if size is None:
-            try:
-                size = self._sizes[name] = os.stat(os.path.join(self.directory, name)).st_size
-            except FileNotFoundError:
-                return 0
-        return size
+        try:
+            return os.stat(os.path.join(self.directory, name)).st_size
+        except FileNotFoundError:
+            return 0
 
-    def _over_bounds(self, names: list[str], keep: str) -> list[str]:
-        """The oldest of `names` (the spooled reports) to drop so that at most max_reports and
-        max_bytes remain (never `keep`)."""
-        sizes = self._sizes_of(names)
-        count, total = len(names), sum(sizes.values())
-        if self._within_bounds(count, total):
+    def _count_put(self, lock: int) -> dict[str, int]:
+        """Under the put lock, before anything is written: count this put in the lock file, and the
+        reports this spool knows of, listed again if another spool put since this one's last put."""
+        counted = int.from_bytes(os.pread(lock, PUT_COUNT_BYTES, 0), "little")
+        known = self._known if self._known is not None and counted == self._puts_counted else self._list()
+        self._puts_counted = (counted + 1) % 2 ** (8 * PUT_COUNT_BYTES)
+        os.pwrite(lock, self._puts_counted.to_bytes(PUT_COUNT_BYTES, "little"), 0)
+        return known
+
+    def _list(self) -> dict[str, int]:
+        """The spooled reports as the directory holds them now (sizes known before are kept), and
+        what a crash left half-written goes."""
+        listing = os.listdir(self.directory)
+        self._remove_temp_files(listing)
+        before = self._known or {}
+        self._known = {name: before.get(name) or self._size(name) for name in listing if is_report_name(name)}
+        return self._known
+
+    def _over_bounds(self, known: dict[str, int], keep: str) -> list[str]:
+        """The oldest spooled reports to drop so that at most max_reports and max_bytes remain
+        (never `keep`). Over by what this spool knows, it lists again first: a deliverer may have
+        removed reports since."""
+        if self._within_bounds(len(known), sum(known.values())):
             return []
+        known = self._list()
+        count, total = len(known), sum(known.values())
         victims = []
-        for name in sorted(names):  # oldest first
+        for name in sorted(known):  # oldest first
+            if self._within_bounds(count, total):
+                break
             if name == keep:
                 continue
             victims.append(name)
-            count, total = count - 1, total - sizes.get(name, 0)
-            if self._within_bounds(count, total):
-                break
+            count, total = count - 1, total - known[name]
+        for name in victims:
+            del known[name]
         return victims
-
-    def _sizes_of(self, names: list[str]) -> dict[str, int]:
-        """The size of each of `names` (the spooled reports): reports gone are forgotten, new ones read."""
-        current = set(names)
-        for gone in self._sizes.keys() - current:
-            del self._sizes[gone]
-        for new in current - self._sizes.keys():
-            self._size(new)
-        return self._sizes
 
     def _within_bounds(self, count: int, total: int) -> bool:
         return count <= self.settings.max_reports and total <= self.settings.max_bytes
@@ -274,11 +290,11 @@ class Spool:
                 os.unlink(os.path.join(self.directory, name))
 
     @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
+    def _locked(self, name: str) -> Iterator[int]:
         fd = os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            yield fd
         finally:
             os.close(fd)
 
