@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -379,3 +381,28 @@ def test_partial_uploads_a_cut_connection_left_are_removed_once_old(fleet):
     result = ingest(fleet)
     assert (result.new, result.partial_uploads_removed) == (9, 1)
     assert not old.exists() and fresh.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_a_file_the_ingest_may_not_read_stays_and_the_fix_is_named(tmp_path):
+    """Permissions, not a device, decide this: no traceback, the file is not refused (nothing can
+    be copied of it), it stays for an ingest that may read it; every other report is stored."""
+    fleet = Fleet(tmp_path, load_policy_source(EXAMPLE_POLICY, NOW.date()), {"lab-ep-01": ["general"],
+                                                                               "lab-ep-02": ["general"]})
+    readable = fleet.drop(fleet.report("lab-ep-01", NOW))
+    locked = fleet.drop(fleet.report("lab-ep-02", NOW))
+    os.chown(locked, 65534, 65534)
+    locked.chmod(0o400)
+    store = fleet.root / "fleet.db"
+    # Root without the capabilities that pass over file permissions: as an ingest user would be.
+    done = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--",
+                           sys.executable, "-m", "banwatch.cli", "fleet", "ingest", "--store", str(store),
+                           "--from", str(fleet.dropbox), "--enrolled", str(fleet.enrolled)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = [text for text in done.stderr.splitlines() if text.startswith("error:")]
+    assert f"could not be read (Permission denied: {locked})" in line and "Fix: run the ingest as a user" in line
+    assert locked.exists() and not readable.exists()
+    assert rows(fleet, "SELECT host FROM reports") == [("lab-ep-01",)]
+    assert rows(fleet, "SELECT count(*) FROM refused") == [(0,)]

@@ -30,27 +30,33 @@ PARALLEL_FROM = 2000
 
 
 class Examined(NamedTuple):
-    """One drop-box file after its checks: a record to store, or the reason it is refused."""
+    """One drop-box file after its checks: a record to store, the reason it is refused, or why this
+    ingest may not read it (then it stays where it is: the fix is the ingest's, not the device's)."""
 
     path: str
     data: bytes
     record: ReportRecord | None = None
     rejection: str | None = None
+    unreadable: str | None = None
+
+
+class Unreadable(Exception):
+    """The ingest is not allowed to read the file (its permissions): nothing a device did."""
 
 
 # How examined files cross the pipe from a worker: plain tuples. A named tuple pickles through
 # a Python-level method (`__getnewargs__`), which cost the workers 15 µs a file, the
 # plain form 3.
-_WireExamined = tuple[str, bytes, "tuple[object, ...] | None", "str | None"]
+_WireExamined = tuple[str, bytes, "tuple[object, ...] | None", "str | None", "str | None"]
 
 
 def _to_wire(examined: list[Examined]) -> list[_WireExamined]:
-    return [(e.path, e.data, e.record and tuple(e.record), e.rejection) for e in examined]
+    return [(e.path, e.data, e.record and tuple(e.record), e.rejection, e.unreadable) for e in examined]
 
 
 def _from_wire(items: list[_WireExamined]) -> list[Examined]:
-    return [Examined(path, data, record and ReportRecord._make(record), rejection)
-            for path, data, record, rejection in items]
+    return [Examined(path, data, record and ReportRecord._make(record), rejection, unreadable)
+            for path, data, record, rejection, unreadable in items]
 
 
 def read_report_file(path: str) -> bytes:
@@ -61,6 +67,8 @@ def read_report_file(path: str) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ReportRejected("not a regular file: a symbolic link") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise Unreadable(exc.strerror) from None
         raise ReportRejected(f"unreadable: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
@@ -85,6 +93,8 @@ def examine(path: str, enrolled: Mapping[str, Ed25519PublicKey]) -> Examined:
         record = report_record(opened.report, hashlib.sha256(opened.payload).hexdigest())
     except ReportRejected as exc:
         return Examined(path, data, rejection=str(exc))
+    except Unreadable as exc:
+        return Examined(path, data, unreadable=str(exc))
     return Examined(path, data, record=record)
 
 

@@ -60,6 +60,7 @@ class IngestResult:
     copies: int = 0
     refused: list[RefusedFile] = field(default_factory=list)
     partial_uploads_removed: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, why): left in the drop box
 
 
 
@@ -195,6 +196,8 @@ class Ingest:
             known = self.store.known_digests([e.record.report_id for e in batch if e.record])
             for examined in batch:
                 record = examined.record
+                if examined.unreadable is not None:
+                    continue
                 if record is None:
                     refused[examined.path] = _refused_entry(examined, str(examined.rejection))
                     continue
@@ -219,6 +222,7 @@ class Ingest:
         result.new += len(accepted)
         result.copies += len(copies)
         result.refused += refused.values()
+        result.unreadable += [(_shown_path(e.path), e.unreadable) for e in batch if e.unreadable is not None]
 
     def _move_out(self, batch: list[Examined], refused: dict[str, RefusedFile]) -> None:
         """After the commit: the batch's files leave the drop box."""
@@ -227,6 +231,8 @@ class Ingest:
         if refused:
             os.makedirs(self.refused_dir, mode=0o750, exist_ok=True)
         for examined in batch:
+            if examined.unreadable is not None:  # stays for an ingest that may read it
+                continue
             if examined.path in refused:  # every file without a record, and replays
                 _move(examined.path, self.refused_dir, refused[examined.path].stored_as)
             else:  # named by its verified id, whatever name the device gave the file: never overwrites another's

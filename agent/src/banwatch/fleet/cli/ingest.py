@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 
-from banwatch.core.cli import EXIT_FINDINGS, EXIT_OK
+from banwatch.core.cli import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK
 from banwatch.core.errors import InputError
 from banwatch.fleet.defaults import fleet_defaults, required, sibling_dirs
 from banwatch.fleet.enrolled import load_enrolled
@@ -48,4 +48,11 @@ def run_ingest(args: argparse.Namespace) -> int:
     for entry in result.refused:
         print(f"refused {entry.file}: {entry.reason} (kept as {os.path.join(refused_dir, entry.stored_as)})",
               file=sys.stderr)
+    if result.unreadable:
+        file, why = result.unreadable[0]
+        print(f"error: {len(result.unreadable)} report file(s) could not be read ({why}: {file}"
+              f"{' and others' if len(result.unreadable) > 1 else ''}) and stay in the drop box. Fix: run the "
+              "ingest as a user who may read them (the drop box's owner, or root), then ingest again",
+              file=sys.stderr)
+        return EXIT_INPUT
     return EXIT_FINDINGS if result.refused else EXIT_OK
