@@ -129,3 +129,43 @@ def test_the_cli_prints_each_document_and_the_coverage_gaps(tmp_path, capsys):
     main(["export", "--source", str(EXAMPLE_POLICY), "--inventory", str(EXAMPLE_INVENTORY),
           "--out", str(tmp_path / "out"), "--issued-at", "2026-11-25T09:00:00Z"])
     assert "policy version 2" in capsys.readouterr().out  # numbered on from the earlier export
+
+
+def export_argv(out: Path, issued_at: str, *flags: str) -> list[str]:
+    return ["export", "--source", str(EXAMPLE_POLICY), "--inventory", str(EXAMPLE_INVENTORY), "--out", str(out),
+            "--issued-at", issued_at, "--json", *flags]
+
+
+def test_a_scheduled_run_keeps_an_export_that_is_still_right_and_replaces_one_past_an_expiry(tmp_path, capsys):
+    out = tmp_path / "out"
+    main(export_argv(out, "2026-11-25T09:00:00Z"))
+    first = files_of(out)
+    capsys.readouterr()
+    assert main(export_argv(out, "2027-08-31T09:00:00Z", "--reuse-unchanged")) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert (kept["changed"], kept["changed_files"], kept["version"]) == (False, [], 1)
+    assert files_of(out) == first  # not even the issue time moves
+
+    main(export_argv(out, "2027-09-01T09:00:00Z", "--reuse-unchanged", "--dry-run"))
+    would = json.loads(capsys.readouterr().out)
+    assert would["changed"] and would["version"] == 2
+    assert "android_management/policies/banwatch-work-profile-except-tiktok.json" in would["changed_files"]
+    assert files_of(out) == first  # a dry run writes nothing
+
+    main(export_argv(out, "2027-09-01T09:00:00Z", "--reuse-unchanged"))
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["changed"], moved["version"]) == (True, 2)
+    assert moved["changed_files"] == would["changed_files"]
+    manifest = json.loads((out / "android_management" / "manifest.json").read_text())
+    assert manifest["devices"][PRESS_PHONE]["document"] == "work-profile-all"
+    assert not (out / "android_management" / "policies" / "banwatch-work-profile-except-tiktok.json").exists()
+
+
+def test_the_table_names_each_documents_coverage_gaps(tmp_path, capsys):
+    main(export_argv(tmp_path / "out", "2026-11-25T09:00:00Z")[:-1])
+    rows = {tuple(line.split()[:2]): line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("android_management", "apple_mdm", "santa"))}
+    assert rows[("android_management", "personally-owned-all")][-1] == "tiktok"  # only the work profile is seen
+    assert rows[("android_management", "fully-managed-all")][-1] == "-"
+    assert rows[("apple_mdm", "(none:")][-1] == "tiktok"  # the user-enrolled iPhone
+    assert rows[("santa", "macos-all")][-1] == "tiktok"  # no Team ID or signing ID in the example ban list
