@@ -3,9 +3,11 @@ for them, the coverage of the managers they are under, and the folder that holds
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,26 @@ def export(source_dir: str, inventory: str, out: str, *, version: int | None, is
     """Reads, compiles and writes; nothing is written when any input is wrong, when `dry_run`, or
     when `reuse_unchanged` and the earlier export in `out` is still right: the same files but
     for its own version and issue time (a scheduled run then changes nothing)."""
+    with _cycle_collector_paused():
+        return _export(source_dir, inventory, out, version=version, issued_at=issued_at,
+                       reuse_unchanged=reuse_unchanged, dry_run=dry_run)
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """An export builds a few small, acyclic objects per device, 100,000s in all: the cycle
+    collector would walk them again and again and free nothing (measured: a fifth of the run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _export(source_dir: str, inventory: str, out: str, *, version: int | None, issued_at: dt.datetime,
+            reuse_unchanged: bool, dry_run: bool) -> Outcome:
     source = load_policy_source(source_dir, issued_at.date())
     devices = read_devices(inventory)
     exports = compile_all(source, devices, issued_at.date())
