@@ -169,3 +169,20 @@ def test_the_table_names_each_documents_coverage_gaps(tmp_path, capsys):
     assert rows[("android_management", "fully-managed-all")][-1] == "-"
     assert rows[("apple_mdm", "(none:")][-1] == "tiktok"  # the user-enrolled iPhone
     assert rows[("santa", "macos-all")][-1] == "tiktok"  # no Team ID or signing ID in the example ban list
+
+
+
+def test_an_exemption_naming_one_device_relaxes_it_alone_among_devices_in_its_groups(tmp_path, write_policy):
+    banlist, register = example_documents()
+    register["exemptions"][1]["hosts"] = ["lt-02.corp.example.gov"]  # EX-2026-022, until 2027-02-28
+    laptops = {f"lt-0{n}.corp.example.gov": {"banwatch_managed_device_id": f"laptop-{n}"} for n in (1, 2, 3)}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"laptops": {
+        "vars": {"banwatch_managed_by": "intune", "banwatch_managed_enrolment": "windows_corporate"},
+        "hosts": laptops}}}}))
+    intune = run_export(tmp_path / "out", inventory=inventory, source=write_policy(banlist, register))["intune"]
+    assert {name: device["document"] for name, device in intune["devices"].items()} == {
+        "lt-01.corp.example.gov": "windows-all", "lt-02.corp.example.gov": "windows-except-tiktok",
+        "lt-03.corp.example.gov": "windows-all"}
+    relaxed = next(d for d in intune["documents"] if d["id"] == "windows-except-tiktok")
+    assert (relaxed["depends_on"], relaxed["valid_until"]) == (["EX-2026-022"], "2027-02-28")
