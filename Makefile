@@ -45,6 +45,9 @@ $(WHEELS_STAMP): agent/pyproject.toml $(STAMP)
 
 LAB_DIR := .lab
 LAB_INVENTORY := inventory/lab/hosts.yml
+# The example inventory's managed devices (phones, Windows laptops, Macs) and where make demo exports for them.
+EXAMPLE_INVENTORY := inventory/example/hosts.yml
+MANAGED_OUT := $(LAB_DIR)/managed
 LAB := $(BIN)/banwatch-lab
 # The lab writes its fleet configuration, so `banwatch fleet` finds its store, inventory and drop box.
 FLEET_CONFIG := $(CURDIR)/$(LAB_DIR)/fleet.yml
@@ -88,6 +91,9 @@ demo:
 	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet exemptions; [ $$? -le 1 ]
 	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
 	@echo
+	@echo "== the managed phones, Windows laptops and Macs: each manager's documents, from the same ban list and register"
+	$(BIN)/banwatch export --source $(POLICY) --inventory $(EXAMPLE_INVENTORY) --out $(MANAGED_OUT) --reuse-unchanged
+	@echo
 	@echo "Next: the lab stays up for you to explore. First point banwatch fleet at it:"
 	@echo "  export BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG)"
 	@echo "  $(LAB) status                                   # endpoints, and whether each answers over SSH"
@@ -95,6 +101,7 @@ demo:
 	@echo "  $(LAB) run lab-ep-02 --as TikTok -- sleep infinity  # plant another; then report_now.yml and fleet ingest"
 	@echo "  $(LAB) as-root -- $(BIN)/banwatch fleet ingest  # ingest as the lab's root, who may read the drop box"
 	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
+	@echo "  ls $(MANAGED_OUT)                         # the managers' documents and manifests (docs/managed.md)"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 
 test: setup lint

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import (
     bench_agent,
+    bench_export,
     bench_fleet,
     bench_lab,
     bench_playbooks,
@@ -17,7 +18,8 @@ from bench import (
     bench_reporting,
 )
 
-BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_fleet, bench_playbooks]
+BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_fleet, bench_export,
+              bench_playbooks]
 
 
 def main() -> int:

@@ -129,3 +129,60 @@ def test_the_cli_prints_each_document_and_the_coverage_gaps(tmp_path, capsys):
     main(["export", "--source", str(EXAMPLE_POLICY), "--inventory", str(EXAMPLE_INVENTORY),
           "--out", str(tmp_path / "out"), "--issued-at", "2026-11-25T09:00:00Z"])
     assert "policy version 2" in capsys.readouterr().out  # numbered on from the earlier export
+
+
+def export_argv(out: Path, issued_at: str, *flags: str) -> list[str]:
+    return ["export", "--source", str(EXAMPLE_POLICY), "--inventory", str(EXAMPLE_INVENTORY), "--out", str(out),
+            "--issued-at", issued_at, "--json", *flags]
+
+
+def test_a_scheduled_run_keeps_an_export_that_is_still_right_and_replaces_one_past_an_expiry(tmp_path, capsys):
+    out = tmp_path / "out"
+    main(export_argv(out, "2026-11-25T09:00:00Z"))
+    first = files_of(out)
+    capsys.readouterr()
+    assert main(export_argv(out, "2027-08-31T09:00:00Z", "--reuse-unchanged")) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert (kept["changed"], kept["changed_files"], kept["version"]) == (False, [], 1)
+    assert files_of(out) == first  # not even the issue time moves
+
+    main(export_argv(out, "2027-09-01T09:00:00Z", "--reuse-unchanged", "--dry-run"))
+    would = json.loads(capsys.readouterr().out)
+    assert would["changed"] and would["version"] == 2
+    assert "android_management/policies/banwatch-work-profile-except-tiktok.json" in would["changed_files"]
+    assert files_of(out) == first  # a dry run writes nothing
+
+    main(export_argv(out, "2027-09-01T09:00:00Z", "--reuse-unchanged"))
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["changed"], moved["version"]) == (True, 2)
+    assert moved["changed_files"] == would["changed_files"]
+    manifest = json.loads((out / "android_management" / "manifest.json").read_text())
+    assert manifest["devices"][PRESS_PHONE]["document"] == "work-profile-all"
+    assert not (out / "android_management" / "policies" / "banwatch-work-profile-except-tiktok.json").exists()
+
+
+def test_the_table_names_each_documents_coverage_gaps(tmp_path, capsys):
+    main(export_argv(tmp_path / "out", "2026-11-25T09:00:00Z")[:-1])
+    rows = {tuple(line.split()[:2]): line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("android_management", "apple_mdm", "santa"))}
+    assert rows[("android_management", "personally-owned-all")][-1] == "tiktok"  # only the work profile is seen
+    assert rows[("android_management", "fully-managed-all")][-1] == "-"
+    assert rows[("apple_mdm", "(none:")][-1] == "tiktok"  # the user-enrolled iPhone
+    assert rows[("santa", "macos-all")][-1] == "tiktok"  # no Team ID or signing ID in the example ban list
+
+
+
+def test_an_exemption_naming_one_device_relaxes_it_alone_among_devices_in_its_groups(tmp_path, write_policy):
+    banlist, register = example_documents()
+    register["exemptions"][1]["hosts"] = ["lt-02.corp.example.gov"]  # EX-2026-022, until 2027-02-28
+    laptops = {f"lt-0{n}.corp.example.gov": {"banwatch_managed_device_id": f"laptop-{n}"} for n in (1, 2, 3)}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"laptops": {
+        "vars": {"banwatch_managed_by": "intune", "banwatch_managed_enrolment": "windows_corporate"},
+        "hosts": laptops}}}}))
+    intune = run_export(tmp_path / "out", inventory=inventory, source=write_policy(banlist, register))["intune"]
+    assert {name: device["document"] for name, device in intune["devices"].items()} == {
+        "lt-01.corp.example.gov": "windows-all", "lt-02.corp.example.gov": "windows-except-tiktok",
+        "lt-03.corp.example.gov": "windows-all"}
+    relaxed = next(d for d in intune["documents"] if d["id"] == "windows-except-tiktok")
+    assert (relaxed["depends_on"], relaxed["valid_until"]) == (["EX-2026-022"], "2027-02-28")

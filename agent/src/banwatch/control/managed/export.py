@@ -3,9 +3,12 @@ for them, the coverage of the managers they are under, and the folder that holds
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from banwatch.control.ansible_inventory import load_inventory
@@ -14,7 +17,16 @@ from banwatch.control.managed.apple import compile_apple
 from banwatch.control.managed.coverage import coverage
 from banwatch.control.managed.intune import compile_intune
 from banwatch.control.managed.inventory import ANDROID, APPLE, INTUNE, MANAGERS, SANTA, ManagedDevice, managed_devices
-from banwatch.control.managed.manifest import Issue, ManagerExport, json_bytes, previous_version, write_export
+from banwatch.control.managed.manifest import (
+    Issue,
+    ManagerExport,
+    changed_files,
+    export_files,
+    json_bytes,
+    previous_issue,
+    previous_version,
+    write_export,
+)
 from banwatch.control.managed.santa import compile_santa
 from banwatch.control.policy_source import PolicySource, load_policy_source
 from banwatch.core.errors import InputError
@@ -47,13 +59,57 @@ def coverage_rows(source: PolicySource, devices: list[ManagedDevice]) -> list[di
             for row in coverage(source.apps, counts)]
 
 
-def export(source_dir: str, inventory: str, out: str, *, version: int | None,
-           issued_at: dt.datetime) -> tuple[Issue, list[ManagerExport], list[dict[str, Any]]]:
-    """Reads, compiles and writes; nothing is written when any input is wrong."""
+@dataclass(frozen=True)
+class Outcome:
+    """What an export did: the issue its folder holds, each manager's part, the coverage rows,
+    and the files that differ from the earlier export (none: it was kept as it was)."""
+
+    issue: Issue
+    exports: list[ManagerExport]
+    coverage: list[dict[str, Any]]
+    changed_files: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_files)
+
+
+def export(source_dir: str, inventory: str, out: str, *, version: int | None, issued_at: dt.datetime,
+           reuse_unchanged: bool = False, dry_run: bool = False) -> Outcome:
+    """Reads, compiles and writes; nothing is written when any input is wrong, when `dry_run`, or
+    when `reuse_unchanged` and the earlier export in `out` is still right: the same files but
+    for its own version and issue time (a scheduled run then changes nothing)."""
+    with _cycle_collector_paused():
+        return _export(source_dir, inventory, out, version=version, issued_at=issued_at,
+                       reuse_unchanged=reuse_unchanged, dry_run=dry_run)
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """An export builds a few small, acyclic objects per device, 100,000s in all: the cycle
+    collector would walk them again and again and free nothing (measured: a fifth of the run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _export(source_dir: str, inventory: str, out: str, *, version: int | None, issued_at: dt.datetime,
+            reuse_unchanged: bool, dry_run: bool) -> Outcome:
     source = load_policy_source(source_dir, issued_at.date())
     devices = read_devices(inventory)
     exports = compile_all(source, devices, issued_at.date())
-    issue = Issue(version or previous_version(out) + 1, issued_at, source)
     covered = coverage_rows(source, devices)
-    write_export(out, issue, exports, {COVERAGE_FILE: json_bytes({"source_digest": source.digest, "rows": covered})})
-    return issue, exports, covered
+    extra = {COVERAGE_FILE: json_bytes({"source_digest": source.digest, "rows": covered})}
+    earlier = previous_issue(out, source) if reuse_unchanged else None
+    if earlier is not None and not changed_files(out, export_files(earlier, exports, extra)):
+        return Outcome(earlier, exports, covered, [])
+    issue = Issue(version or previous_version(out) + 1, issued_at, source)
+    files = export_files(issue, exports, extra)
+    changed = changed_files(out, files)
+    if not dry_run:
+        write_export(out, files)
+    return Outcome(issue, exports, covered, changed)

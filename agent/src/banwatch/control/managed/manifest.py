@@ -24,7 +24,7 @@ from banwatch.control.policy_source import PolicySource
 from banwatch.core import strict_json
 from banwatch.core.atomic import fsync_directory, write_atomic
 from banwatch.core.errors import InputError
-from banwatch.core.timestamps import isoformat
+from banwatch.core.timestamps import isoformat, parse_time
 
 EXPORT_SCHEMA = "banwatch.export/1"
 SUMMARY_FILE = "export.json"
@@ -89,8 +89,53 @@ def previous_version(out: str) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
 
-def write_export(out: str, issue: Issue, exports: list[ManagerExport], extra_files: dict[str, bytes]) -> None:
-    """Writes the whole export to `out`, replacing an earlier export there; InputError when
+def export_files(issue: Issue, exports: list[ManagerExport], extra_files: dict[str, bytes]) -> dict[str, bytes]:
+    """Every file of the export, by its path inside `--out`."""
+    files = dict(extra_files)
+    for export in exports:
+        for path, data in export.files.items():
+            files[f"{export.manager}/{path}"] = data
+        files[f"{export.manager}/{MANIFEST_FILE}"] = json_bytes(export.manifest(issue))
+    files[SUMMARY_FILE] = json_bytes({**issue.stamp(), "managers": sorted(e.manager for e in exports),
+                                      "files": sorted(files)})
+    return files
+
+
+def previous_issue(out: str, source: PolicySource) -> Issue | None:
+    """The version and issue time of the export already in `out`, with `source`; None when there is none."""
+    summary = _read_summary(out)
+    if summary is None:
+        return None
+    version, issued_at = summary.get("policy_version"), summary.get("issued_at")
+    if not isinstance(version, int) or isinstance(version, bool) or not isinstance(issued_at, str):
+        return None
+    try:
+        return Issue(version, parse_time(issued_at), source)
+    except ValueError:
+        return None
+
+
+def changed_files(out: str, files: dict[str, bytes]) -> list[str]:
+    """The paths whose bytes differ from the export in `out`, or that only one of them has."""
+    target = os.path.abspath(out)
+    on_disk: set[str] = set()
+    if os.path.isdir(target):
+        for folder, _dirs, names in os.walk(target):
+            on_disk.update(os.path.relpath(os.path.join(folder, name), target).replace(os.sep, "/") for name in names)
+    differing = list(on_disk ^ files.keys())
+    for path in on_disk & files.keys():
+        try:
+            with open(os.path.join(target, *path.split("/")), "rb") as handle:
+                same = handle.read() == files[path]
+        except OSError:
+            same = False
+        if not same:
+            differing.append(path)
+    return sorted(differing)
+
+
+def write_export(out: str, files: dict[str, bytes]) -> None:
+    """Writes the whole export (`export_files`) to `out`, replacing an earlier export there; InputError when
     `out` holds anything else, before anything is written."""
     target = os.path.abspath(out)
     if os.path.lexists(target) and (not os.path.isdir(target) or os.path.islink(target)
@@ -103,13 +148,6 @@ def write_export(out: str, issue: Issue, exports: list[ManagerExport], extra_fil
     except OSError as exc:
         raise InputError.single(out, f"cannot write there ({exc.strerror})", "choose a folder you can write") from None
     try:
-        files = dict(extra_files)
-        for export in exports:
-            for path, data in export.files.items():
-                files[f"{export.manager}/{path}"] = data
-            files[f"{export.manager}/{MANIFEST_FILE}"] = json_bytes(export.manifest(issue))
-        files[SUMMARY_FILE] = json_bytes({**issue.stamp(), "managers": sorted(e.manager for e in exports),
-                                          "files": sorted(files)})
         for path, data in sorted(files.items()):
             full = os.path.join(staging, *path.split("/"))
             os.makedirs(os.path.dirname(full), exist_ok=True)
