@@ -13,16 +13,14 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
 
-from banwatch.core import strict_json
+from banwatch.core import key_pem, strict_json
 from banwatch.core.atomic import write_atomic
 from banwatch.core.digest import sha256_hex
 from banwatch.core.errors import InputError
@@ -38,8 +36,7 @@ class VerificationError(Exception):
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256_hex(raw)[:16]
+    return sha256_hex(public.public_bytes_raw())[:16]
 
 
 def canonical_json(document: Any) -> bytes:
@@ -70,16 +67,20 @@ def generate(folder: str, passphrase: bytes | None = None, name: str = POLICY_KE
             raise InputError.single(path, "a key is already there", "choose another --out directory; "
                                     "keys are never overwritten (rotate by adding a new key)")
     key = Ed25519PrivateKey.generate()
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    write_atomic(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 encryption), 0o600)
+    write_atomic(private_path, _encrypted_pem(key, passphrase) if passphrase else key_pem.private_pem(key), 0o600)
     write_atomic(public_path, public_pem(key.public_key()), 0o644)
     return KeyFiles(private_path, public_path, key_id(key.public_key()))
 
 
+def _encrypted_pem(key: Ed25519PrivateKey, passphrase: bytes) -> bytes:
+    """PKCS#8 encrypted with the passphrase: only the control node's keys have one."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - 3.1 MB the agent never needs (key_pem)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(passphrase))
+
+
 def public_pem(public: Ed25519PublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key_pem.public_pem(public)
 
 
 def _read_key_file(path: str) -> bytes:
@@ -88,6 +89,13 @@ def _read_key_file(path: str) -> bytes:
 
 def load_private_key(path: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     data = _read_key_file(path)
+    plain = key_pem.parse_private_pem(data) if passphrase is None else None
+    return plain if plain is not None else _load_other_private_key(path, data, passphrase)
+
+
+def _load_other_private_key(path: str, data: bytes, passphrase: bytes | None) -> Ed25519PrivateKey:
+    """Any PEM private key form but the device's own (encrypted, PKCS#8 v2, or not Ed25519 at all)."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - 3.1 MB the agent never needs (key_pem)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
@@ -106,13 +114,11 @@ def load_public_key(path: str) -> Ed25519PublicKey:
 
 
 def parse_public_key(data: bytes, where: str) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        raise InputError.single(where, "not a PEM public key", "use the .pub file 'banwatch keys generate' wrote")\
-            from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise InputError.single(where, "not an Ed25519 public key", "use a key made by 'banwatch keys generate'")
+    """An Ed25519 public key has one PEM form, so nothing else is one (key_pem)."""
+    key = key_pem.parse_public_pem(data)
+    if key is None:
+        raise InputError.single(where, "not a PEM public key of an Ed25519 key",
+                                "use the .pub file 'banwatch keys generate' wrote")
     return key
 
 
@@ -153,10 +159,23 @@ def verify(envelope_data: bytes, payload_type: str, trusted: Mapping[str, Ed2551
     return verify_envelope(parse_envelope(envelope_data), payload_type, trusted, threshold)
 
 
+def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+SignatureCheck = Callable[[Ed25519PublicKey, bytes, bytes], bool]
+
+
 def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mapping[str, Ed25519PublicKey],
-                    threshold: int = 1, payload: bytes | None = None) -> bytes:
+                    threshold: int = 1, *, payload: bytes | None = None,
+                    signature_check: SignatureCheck = signature_valid) -> bytes:
     """`verify` for an envelope already parsed (by `parse_envelope`), so a reader parses it once;
-    `payload`: the envelope's payload when the reader has decoded it already."""
+    `payload`: the envelope's payload when the reader has decoded it already; `signature_check`:
+    another Ed25519 verifier (the fleet's ingest brings a faster one)."""
     if envelope["payloadType"] != payload_type:
         raise VerificationError(f"wrong payload type {envelope['payloadType']!r}, expected {payload_type!r}")
     if payload is None:
@@ -174,7 +193,7 @@ def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mappin
         if key is None:
             unknown.append(entry["keyid"])
             continue
-        if not signature_valid(key, decode_base64(entry["sig"], f"signature {index + 1}"), message):
+        if not signature_check(key, decode_base64(entry["sig"], f"signature {index + 1}"), message):
             raise VerificationError(f"bad signature by key {entry['keyid']}: the content was changed "
                                     "after signing, or the signature was")
         good.add(entry["keyid"])
@@ -183,17 +202,6 @@ def verify_envelope(envelope: dict[str, Any], payload_type: str, trusted: Mappin
         raise VerificationError(f"{detail}; this device trusts {', '.join(sorted(trusted)) or 'no key'}"
                                 + (f" and needs {threshold} signatures" if threshold > 1 else ""))
     return payload
-
-
-def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    """Ed25519 verification by libsodium (PyNaCl, which paramiko already brings), for the fleet store's
-    ingest: 2.3x faster per signature than cryptography's `verify` (83 vs 190 us), and bench_fleet's
-    ingest takes 2.7x its floor with it, 3.7x with cryptography's (5,000 reports, median of 3)."""
-    try:
-        crypto_sign_open(signature + message, key.public_bytes_raw())
-    except (BadSignatureError, ValueError, TypeError):
-        return False
-    return True
 
 
 def decode_base64(value: Any, what: str) -> bytes:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from banwatch.core.report.envelope import MAX_REPORT_BYTES, ReportRejected, open_signed_report
 from banwatch.fleet.records import ReportRecord, report_record
+from banwatch.fleet.signature import sodium_signature_valid
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_FROM = 2000
@@ -89,7 +90,7 @@ def examine(path: str, enrolled: Mapping[str, Ed25519PublicKey]) -> Examined:
     data = b""
     try:
         data = read_report_file(path)
-        opened = open_signed_report(data, enrolled)
+        opened = open_signed_report(data, enrolled, sodium_signature_valid)
         record = report_record(opened.report, hashlib.sha256(opened.payload).hexdigest())
     except ReportRejected as exc:
         return Examined(path, data, rejection=str(exc))

@@ -85,8 +85,9 @@ def open_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> dict[s
     return open_signed_report(data, enrolled).report
 
 
-def open_signed_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> OpenedReport:
-    """`open_report`, keeping the signed bytes."""
+def open_signed_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey],
+                       signature_check: signing.SignatureCheck = signing.signature_valid) -> OpenedReport:
+    """`open_report`, keeping the signed bytes; `signature_check` as for `signing.verify_envelope`."""
     if len(data) > MAX_REPORT_BYTES:
         raise ReportRejected(f"oversized: {len(data)} bytes, the limit is {MAX_REPORT_BYTES}")
     envelope, payload, report, host = _unverified(data)
@@ -94,7 +95,8 @@ def open_signed_report(data: bytes, enrolled: Mapping[str, Ed25519PublicKey]) ->
     if key is None:
         raise ReportRejected(f"unknown device: no key is enrolled for host {host!r}")
     try:
-        signing.verify_envelope(envelope, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key}, payload=payload)
+        signing.verify_envelope(envelope, REPORT_PAYLOAD_TYPE, {signing.key_id(key): key}, payload=payload,
+                                signature_check=signature_check)
     except signing.VerificationError as exc:
         raise ReportRejected(f"not signed by {host}'s enrolled key: {exc}") from None
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:

@@ -13,9 +13,9 @@ from banwatch.device.cli.scan_args import add_scan_parser, add_software_parser
 from banwatch.device.config import DEFAULT_CONFIG
 from banwatch.device.local_fact import DEFAULT_FACT_FILE, DEFAULT_RELEASE_LINK
 
-# Each command's work is imported when it runs: the agent itself (cli/agent_service.py), the
-# quick local commands Ansible calls on every device (cli/agent_local.py), and the status
-# (cli/agent_health.py), whose process checks need psutil.
+# Each command's work is imported when it runs: the agent itself (cli/service.py), the quick
+# local commands Ansible calls on every device (cli/local.py), the status (cli/health.py), whose
+# process checks need psutil, and the SSH side, shipping and the keys (cli/ship.py).
 SERVICE = "banwatch.device.cli.service"
 LOCAL = "banwatch.device.cli.local"
 HEALTH = "banwatch.device.cli.health"
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="this device's own keys (report signing, collector login)")
     keys_commands = keys.add_subparsers(metavar="COMMAND")
     _command(keys_commands, "init", "make the device's keys once (idempotent); one JSON line",
-             lazy(SERVICE, "run_keys_init"))
+             lazy("banwatch.device.cli.ship", "run_keys_init"))
     ship = _command(commands, "ship", "send the spooled reports to the collector once; one JSON line", _ship)
     ship.add_argument("--background", action="store_true",
                       help=f"at lower CPU priority (nice {BACKGROUND_NICENESS}), as the running agent ships")

@@ -1,5 +1,5 @@
 """`banwatch-agent` commands that run the agent or reach beyond the device's policy: the daemon,
-the supervised service, quarantine, the device's keys and shipping. Imported only when one of
+the supervised service and quarantine. Imported only when one of
 them runs, so the quick commands (policy install, status, fact) stay quick."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import argparse
 from banwatch.core.cli import EXIT_OK, print_json, print_json_line
 from banwatch.device.act.quarantine import QuarantineStore
 from banwatch.device.config import load_config
-from banwatch.device.keys import init_keys
 from banwatch.device.service import supervisor
 from banwatch.device.service.daemon import Agent
 
@@ -36,11 +35,6 @@ def run_quarantine_restore(args: argparse.Namespace) -> int:
     """One JSON line: restored, with the path (exit 0), or an error naming the fix (exit 2)."""
     manifest = QuarantineStore(load_config(args.config).state_dir).restore(args.id)
     print_json_line({"result": "restored", "id": manifest["id"], "path": manifest["original_path"]})
-    return EXIT_OK
-
-
-def run_keys_init(args: argparse.Namespace) -> int:
-    print_json_line(init_keys(load_config(args.config)).document())
     return EXIT_OK
 
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from banwatch.core.report.wire_text import wire_report
 from banwatch.device.config import AgentConfig
-from banwatch.device.keys import init_keys
 from banwatch.device.report.model import Report
 from banwatch.device.report.schedule import ShipResult, ShipSchedule
 from banwatch.device.report.sink import LastReportFile
 from banwatch.device.report.spool import Spool
+from banwatch.device.report_key import ensure_report_key
 
 STOP_WAIT = 10.0  # seconds an exiting agent gives a shipment in flight
 SHIP_TIMEOUT = 600.0  # a shipment that takes longer is abandoned (its reports stay spooled)
@@ -33,7 +33,7 @@ class SpooledDelivery:
     def __init__(self, config: AgentConfig, on_shipped: Callable[[], None] | None = None) -> None:
         """`on_shipped` is called (from the shipper's thread) after each shipment, so the agent
         can publish what it did in its status."""
-        init_keys(config)  # made at deploy; made here too, so the agent never runs unable to sign
+        ensure_report_key(config)  # made at deploy; made here too, so the agent never runs unable to sign
         self.config = config
         self.spool = Spool.for_config(config)
         self.last = LastReportFile(config.state_dir)

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from banwatch.core.atomic import fsync_directory, write_atomic
 from banwatch.core.report.envelope import REPORT_FILE_SUFFIX, report_file_name, seal_report
 from banwatch.device.config import AgentConfig, SpoolSettings
-from banwatch.device.keys import load_report_key
+from banwatch.device.report_key import load_report_key
 
 STATE_FILE = "dropped.json"  # the drop count and the report sequence (named for what it first held)
 LOCK_FILE = ".lock"
