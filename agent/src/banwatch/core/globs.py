@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 def has_wildcard(pattern: str) -> bool:
-    return any(char in WILDCARDS for char in pattern)
+    return not WILDCARDS.isdisjoint(pattern)
 
 
 def is_windows_path(text: str) -> bool:
