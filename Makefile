@@ -13,8 +13,9 @@ POLICY := inventory/example/policy
 SYSTEM_PACKAGES := openssh-server python3-apt
 # The fleet report's test renders it in headless Chromium.
 SYSTEM_PACKAGES += chromium
-# newuidmap and newgidmap: the lab's isolated endpoints for a user without root.
-SYSTEM_PACKAGES += uidmap
+# newuidmap and newgidmap: the lab's isolated endpoints for a user without root; python3-venv:
+# the virtualenv of the system's Python those tests make where this one is root's alone.
+SYSTEM_PACKAGES += uidmap python3-venv
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup system demo test unit agent-tests integration lint role-docs collection bench clean

@@ -3,8 +3,10 @@ each with a root-owned `/` of its own, deploys to them and has their reports shi
 collector and ingested, as `make demo` does; where user namespaces are unavailable, `banwatch-lab
 up` and `make demo` refuse at once.
 
-The user runs this virtualenv's interpreter: run these tests from one other users can read (made
-with /usr/bin/python3 -m venv outside /root, say), or they skip saying so."""
+The user runs this checkout's virtualenv where it can read both. Where it cannot (a checkout under
+/root, or a virtualenv made with an interpreter under /root, as pyenv's are), the tests install a
+copy other users can read: the checkout's files and a virtualenv of the system's Python, from the
+package index, as `make setup` does."""
 
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import REPO
 from tests.integration.conftest import BIN, SPARE_NETWORK, Lab, lab_leftovers, require_lab_support
-from tests.repo_vars import write_group_vars
+from tests.repo_vars import ROLE_VARS, write_group_vars
 
 pytestmark = pytest.mark.lab
 
@@ -32,6 +36,25 @@ LAB_USER = "banwatch-lab-test"
 SUBORDINATE_IDS = 65536
 # A user's PATH (login.defs's ENV_PATH), without root's sbin directories.
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
+SYSTEM_PYTHON = "/usr/bin/python3"
+# What a readable copy of the checkout leaves out: this user's own state and caches.
+NOT_COPIED = (".git", ".venv", ".lab", ".pytest_cache", ".hypothesis", "__pycache__", "build", "bundles",
+              "*.egg-info")
+
+
+@dataclass(frozen=True)
+class UserInstall:
+    """The checkout and virtualenv the user runs: this one, or a readable copy of it."""
+
+    repo: Path
+    bin: Path
+
+    def run(self, program: str, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+        """`program` of this virtualenv, as the user, in this checkout."""
+        return as_user(str(self.bin / program), *args, cwd=self.repo, **options)
+
+    def role_vars(self) -> dict[str, str]:
+        return {name: value.replace(str(REPO), str(self.repo)) for name, value in ROLE_VARS.items()}
 
 
 def next_free_ids() -> int:
@@ -46,11 +69,11 @@ def next_free_ids() -> int:
     return end
 
 
-def as_user(*argv: str, check: bool = True, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def as_user(*argv: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120,
+            cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     settings = [f"{name}={value}" for name, value in {"PATH": USER_PATH, **(env or {})}.items()]
     result = subprocess.run(["runuser", "-u", LAB_USER, "--", "env", *settings, *argv], capture_output=True,
-                            text=True, timeout=timeout, check=False, cwd=REPO)
+                            text=True, timeout=timeout, check=False, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} as {LAB_USER} failed ({result.returncode}):\n{result.stderr}")
     return result
@@ -75,11 +98,6 @@ def lab_user() -> Iterator[pwd.struct_passwd]:
         subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, LAB_USER], check=True)
         created = True
     try:
-        runs = as_user(sys.executable, "-c", "import banwatch_lab", check=False)
-        if runs.returncode != 0:
-            pytest.skip(f"{LAB_USER} cannot run this virtualenv's interpreter {sys.executable}: run these tests "
-                        "from a virtualenv and checkout other users can read (/usr/bin/python3 -m venv, "
-                        f"outside /root): {runs.stderr.strip()[-200:]}")
         yield pwd.getpwnam(LAB_USER)
     finally:
         if created:
@@ -88,6 +106,40 @@ def lab_user() -> Iterator[pwd.struct_passwd]:
                 kept = [line for line in Path(path).read_text().splitlines(keepends=True)
                         if not line.startswith(f"{LAB_USER}:")]
                 Path(path).write_text("".join(kept))
+
+
+def readable_copy(folder: Path) -> UserInstall:
+    """The checkout's files under `folder`, and a virtualenv of the system's Python with the project
+    installed from them: all root's, and readable by everyone."""
+    repo, venv = folder / "repo", folder / "venv"
+    shutil.copytree(REPO, repo, symlinks=True, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True, capture_output=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"{repo / 'agent'}[control]",
+                              str(repo / "tests" / "lab")], capture_output=True, text=True, check=False,
+                             timeout=900)
+    assert install.returncode == 0, install.stderr[-4000:]
+    for path in (folder, *folder.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else path.stat().st_mode | 0o444)
+    return UserInstall(repo, venv / "bin")
+
+
+@pytest.fixture(scope="module")
+def user_install(lab_user: pwd.struct_passwd) -> Iterator[UserInstall]:
+    """This checkout and virtualenv where the user can run them, else a readable copy (module docstring)."""
+    runs = as_user(sys.executable, "-c", "import banwatch_lab, pathlib; pathlib.Path('ansible.cfg').read_bytes()",
+                   check=False)
+    if runs.returncode == 0:
+        yield UserInstall(REPO, BIN)
+        return
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.skip(f"{LAB_USER} cannot run {sys.executable} here, and there is no {SYSTEM_PYTHON} to make a "
+                    f"virtualenv it can: {runs.stderr.strip()[-200:]}")
+    folder = Path(tempfile.mkdtemp(prefix="banwatch-rootless-install-"))
+    try:
+        yield readable_copy(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -101,22 +153,23 @@ def user_dir(lab_user: pwd.struct_passwd) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passwd, user_dir: Path):
+def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passwd, user_install: UserInstall,
+                                                       user_dir: Path):
     directory, inventory = user_dir / "lab", user_dir / "hosts.yml"
     lab = Lab(directory, inventory)
     try:
-        up = as_user(str(BIN / "banwatch-lab"), "up", "--dir", str(directory), "--endpoints", "2",
-                     "--network", SPARE_NETWORK, "--inventory", str(inventory))
+        up = user_install.run("banwatch-lab", "up", "--dir", str(directory), "--endpoints", "2",
+                              "--network", SPARE_NETWORK, "--inventory", str(inventory))
         assert "(user-namespaces)" in up.stdout and "Not isolated" not in up.stderr
         assert lab.state["mode"] == "user-namespaces" and lab.state["user"] == "root"
         # The endpoints' processes are the user's as the host sees them: no privilege was used.
         init = Path(f"/proc/{lab.endpoint('lab-ep-01')['init_pid']}/status").read_text()
         assert f"Uid:\t{lab_user.pw_uid}\t" in init
         name = f"TikTok-{uuid.uuid4().hex[:6]}"
-        pid = int(as_user(str(BIN / "banwatch-lab"), "run", "--dir", str(directory), "lab-ep-01", "--as", name,
-                          "--", "sleep", "600").stdout)
+        pid = int(user_install.run("banwatch-lab", "run", "--dir", str(directory), "lab-ep-01", "--as", name,
+                                   "--", "sleep", "600").stdout)
         package = f"tiktok-lab-{uuid.uuid4().hex[:6]}"
-        as_user(str(BIN / "banwatch-lab"), "install-package", "--dir", str(directory), "lab-ep-02", package, "2.0")
+        user_install.run("banwatch-lab", "install-package", "--dir", str(directory), "lab-ep-02", package, "2.0")
         # Over the endpoint's own sshd: root inside, its own name, process table and dpkg database.
         inside = lab.ssh("lab-ep-01", "id -u; hostname; ps -eo pid=,comm=")
         assert inside.returncode == 0, inside.stderr
@@ -131,50 +184,52 @@ def test_an_unprivileged_user_runs_isolated_endpoints(lab_user: pwd.struct_passw
         assert lab.ssh("lab-ep-02", f"dpkg-query -W -f '${{Version}}' {package}").stdout == "2.0"
         assert lab.ssh("lab-ep-01", f"dpkg-query -W {package}").returncode != 0
         assert subprocess.run(["dpkg-query", "-W", package], capture_output=True, check=False).returncode != 0
-        status = json.loads(as_user(str(BIN / "banwatch-lab"), "status", "--dir", str(directory),
-                                    "--format", "json").stdout)
+        status = json.loads(user_install.run("banwatch-lab", "status", "--dir", str(directory),
+                                             "--format", "json").stdout)
         assert [row["ssh"] for row in status] == [f"ok ({row['host']})" for row in status]
-        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory))
+        user_install.run("banwatch-lab", "down", "--dir", str(directory))
         deadline = time.monotonic() + 5
         while lab_leftovers(directory) != ([], []) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert lab_leftovers(directory) == ([], [])
     finally:
-        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory), check=False)
+        user_install.run("banwatch-lab", "down", "--dir", str(directory), check=False)
 
 
-def test_an_unprivileged_users_devices_ship_reports_to_the_collector(lab_user: pwd.struct_passwd, user_dir: Path):
+def test_an_unprivileged_users_devices_ship_reports_to_the_collector(lab_user: pwd.struct_passwd,
+                                                                    user_install: UserInstall, user_dir: Path):
     """make demo's steps as the user: deploy, report now, ingest as the lab's root, the fleet view."""
     directory, inventory = user_dir / "lab", user_dir / "hosts.yml"
     lab = Lab(directory, inventory)
-    # Bundles beside the inventory: this checkout is root's.
-    env = {"HOME": lab_user.pw_dir, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+    # Bundles in the user's folder: the checkout may be root's alone.
+    env = {"HOME": lab_user.pw_dir, "ANSIBLE_CONFIG": str(user_install.repo / "ansible.cfg"),
            "BANWATCH_FLEET_CONFIG": str(directory / "fleet.yml")}
     try:
-        as_user(str(BIN / "banwatch-lab"), "up", "--dir", str(directory), "--endpoints", "1",
-                "--network", SPARE_NETWORK, "--inventory", str(inventory))
-        write_group_vars(inventory, {"banwatch_agent_bundle_dir": str(user_dir / "bundles")})
-        as_user(str(BIN / "banwatch-lab"), "run", "--dir", str(directory), "lab-ep-01", "--as", "TikTok",
-                "--", "sleep", "600")
+        user_install.run("banwatch-lab", "up", "--dir", str(directory), "--endpoints", "1",
+                         "--network", SPARE_NETWORK, "--inventory", str(inventory))
+        write_group_vars(inventory, {**user_install.role_vars(),
+                                     "banwatch_agent_bundle_dir": str(user_dir / "bundles")})
+        user_install.run("banwatch-lab", "run", "--dir", str(directory), "lab-ep-01", "--as", "TikTok",
+                         "--", "sleep", "600")
         for playbook in ("banwatch.deploy.site", "banwatch.deploy.report_now"):
-            run = as_user(str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, env=env, check=False,
-                          timeout=600)
+            run = user_install.run("ansible-playbook", "-i", str(inventory), playbook, env=env, check=False,
+                                   timeout=600)
             assert run.returncode == 0, run.stdout[-4000:]
         dropbox = Path(f"/proc/{lab.endpoint('lab-collector')['init_pid']}/root/var/lib/banwatch-collector/incoming")
         owners = {path.stat().st_uid for path in dropbox.iterdir()}
         assert owners and lab_user.pw_uid not in owners  # the drop box user's: a subordinate id
-        ingest = as_user(str(BIN / "banwatch-lab"), "as-root", "--dir", str(directory), "--",
-                         str(BIN / "banwatch"), "fleet", "ingest", env=env)
-        assert " 0 quarantined" in ingest.stdout, ingest.stdout
-        status = as_user(str(BIN / "banwatch"), "fleet", "status", "--format", "json", env=env, check=False)
+        ingest = user_install.run("banwatch-lab", "as-root", "--dir", str(directory), "--",
+                                  str(user_install.bin / "banwatch"), "fleet", "ingest", env=env)
+        assert " 0 refused" in ingest.stdout, ingest.stdout
+        status = user_install.run("banwatch", "fleet", "status", "--format", "json", env=env, check=False)
         assert status.returncode in (0, 1), status.stderr
         rows = json.loads(status.stdout)
         assert [(row["host"], row["state"]) for row in rows] == [("lab-ep-01", "violation")], rows
     finally:
-        as_user(str(BIN / "banwatch-lab"), "down", "--dir", str(directory), check=False)
+        user_install.run("banwatch-lab", "down", "--dir", str(directory), check=False)
 
 
-def in_capped_user_namespace(user: pwd.struct_passwd, *argv: str) -> subprocess.CompletedProcess[str]:
+def in_capped_user_namespace(user: pwd.struct_passwd, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     """`argv` run as `user` inside a user namespace of root's in which no user namespace may be made:
     user.max_user_namespaces is 0 there, a real setting that ends with that namespace."""
     capped = ('echo 0 > /proc/sys/user/max_user_namespaces && uid=$1 gid=$2 && shift 2 && '
@@ -183,7 +238,7 @@ def in_capped_user_namespace(user: pwd.struct_passwd, *argv: str) -> subprocess.
     wait_for_map = 'read _ && exec sh -c "$CAPPED" sh "$@"'
     process = subprocess.Popen(["unshare", "--user", "--", "sh", "-c", wait_for_map, "sh", str(user.pw_uid),
                                 str(user.pw_gid), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "CAPPED": capped})
+                               stderr=subprocess.PIPE, text=True, cwd=cwd, env={**os.environ, "CAPPED": capped})
     try:
         ours = os.readlink("/proc/self/ns/user")
         deadline = time.monotonic() + 10
@@ -200,17 +255,20 @@ def in_capped_user_namespace(user: pwd.struct_passwd, *argv: str) -> subprocess.
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def test_without_user_namespaces_up_and_demo_refuse_at_once(lab_user: pwd.struct_passwd, user_dir: Path):
+def test_without_user_namespaces_up_and_demo_refuse_at_once(lab_user: pwd.struct_passwd, user_install: UserInstall,
+                                                             user_dir: Path):
     directory = user_dir / "lab"
-    up = in_capped_user_namespace(lab_user, str(BIN / "banwatch-lab"), "up", "--dir", str(directory),
-                                  "--network", SPARE_NETWORK, "--inventory", str(user_dir / "hosts.yml"))
+    up = in_capped_user_namespace(lab_user, user_install.repo, str(user_install.bin / "banwatch-lab"), "up",
+                                  "--dir", str(directory), "--network", SPARE_NETWORK,
+                                  "--inventory", str(user_dir / "hosts.yml"))
     assert up.returncode == 2, up.stderr
     assert up.stderr.count("\n") == 1 and "Traceback" not in up.stderr
     assert "user.max_user_namespaces" in up.stderr and "sudo make demo" in up.stderr
     assert not directory.exists() and up.stdout == ""
     # make demo says the same before its setup (no virtualenv, no apt) or anything else runs.
-    demo = in_capped_user_namespace(lab_user, "make", "--no-print-directory", "-C", str(REPO), "demo",
-                                    f"LAB_DIR={directory}", f"VENV={user_dir / 'venv'}")
+    demo = in_capped_user_namespace(lab_user, user_install.repo, "make", "--no-print-directory",
+                                    "-C", str(user_install.repo), "demo", f"LAB_DIR={directory}",
+                                    f"VENV={user_dir / 'venv'}")
     assert demo.returncode != 0
     assert "user.max_user_namespaces" in demo.stderr and "sudo make demo" in demo.stderr
     assert demo.stdout == "" and not directory.exists() and not (user_dir / "venv").exists()
