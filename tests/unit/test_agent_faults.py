@@ -18,8 +18,8 @@ import pytest
 
 from banwatch.core.report.envelope import open_report
 from banwatch.device.detect.detector import Detector
-from banwatch.device.keys import load_report_key
 from banwatch.device.report.spool import Spool
+from banwatch.device.report_key import load_report_key
 from banwatch.device.service import daemon
 from banwatch.device.service.daemon import Agent
 from tests.device import Device, app, banned_copy, running, unique_tag, wait_for

@@ -14,8 +14,9 @@ import yaml
 from banwatch.core.errors import InputError
 from banwatch.core.report.envelope import open_report
 from banwatch.device.config import load_config
-from banwatch.device.keys import init_keys, load_report_key
+from banwatch.device.keys import init_keys
 from banwatch.device.report.spool import Spool
+from banwatch.device.report_key import load_report_key
 from tests.device import Device, app
 from tests.device_config import write_agent_config
 

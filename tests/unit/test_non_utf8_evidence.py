@@ -39,9 +39,10 @@ from banwatch.core.report.wire_text import (
 )
 from banwatch.device.detect.matcher import Matcher
 from banwatch.device.detect.verdicts import HostIdentity, decide
-from banwatch.device.keys import init_keys, load_report_key
+from banwatch.device.keys import init_keys
 from banwatch.device.report.finding import ReportedFinding
 from banwatch.device.report.spool import Spool
+from banwatch.device.report_key import load_report_key
 from banwatch.device.service.daemon import Agent
 from banwatch.device.sources import processes
 from banwatch.device.sources.observations import Observation

@@ -18,10 +18,11 @@ import pytest
 
 from banwatch.core.errors import InputError
 from banwatch.core.report.envelope import open_report
-from banwatch.device.keys import init_keys, load_report_key
+from banwatch.device.keys import init_keys
 from banwatch.device.report.delivery import SpooledDelivery
 from banwatch.device.report.ship import Backoff, Shipper, ShipResult
 from banwatch.device.report.spool import Spool
+from banwatch.device.report_key import load_report_key
 from banwatch.device.service.daemon import Agent
 from banwatch.device.service.status import read_json, status_path
 from tests.device import Device, app, detection_report, unique_tag, wait_for
@@ -252,6 +253,26 @@ def test_the_running_agent_never_loads_the_ssh_code():
     probe = "import sys, banwatch.device.cli.service; print('paramiko' in sys.modules)"  # what `run` imports
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_a_running_agent_maps_neither_the_ssh_key_code_nor_libsodium(tmp_path):
+    """Started with no keys, scanning and reporting, the agent makes and signs with its report key
+    and maps no bcrypt (which cryptography's SSH key format brings) and no libsodium (PyNaCl): those
+    are the `ship` and `keys init` processes' (core/key_pem.py says what it saves)."""
+    device = Device(tmp_path)
+    tag = unique_tag()
+    device.install([app(tag, process_names=[f"{tag}-app"])])
+    device.write_config(mode="monitor", detection="polling", report_delay=0)
+    agent = subprocess.Popen(device.agent_command(), stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (device.state_dir / "last-report.json").exists(), timeout=30, what="the first report")
+        maps = Path(f"/proc/{agent.pid}/maps").read_text()
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    assert os.path.exists(device.config().device_key) and not os.path.exists(device.config().ship_key)
+    loaded = {line.split()[-1] for line in maps.splitlines() if line.endswith(".so") or ".so." in line}
+    assert not [path for path in loaded if "_bcrypt" in path or "_sodium" in path or "libsodium" in path], loaded
 
 
 def test_in_the_background_shipping_yields_the_cpu(tmp_path):

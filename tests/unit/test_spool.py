@@ -15,8 +15,8 @@ import pytest
 
 from banwatch.core.report.envelope import open_report
 from banwatch.device.config import SpoolSettings
-from banwatch.device.keys import load_report_key
 from banwatch.device.report.spool import STATE_FILE, Spool
+from banwatch.device.report_key import load_report_key
 from tests.device_config import write_agent_config
 from tests.unit.test_report_envelope import a_report
 
@@ -172,7 +172,7 @@ def test_remove_is_idempotent_and_refuses_other_names(config):
 PUT_LOOP = """
 import json, sys, uuid
 from banwatch.device.config import load_config, SpoolSettings
-from banwatch.device.keys import load_report_key
+from banwatch.device.report_key import load_report_key
 from banwatch.device.report.spool import Spool
 config = load_config(sys.argv[1])
 spool = Spool(SpoolSettings(config.spool.directory, 4, 64 << 20), load_report_key(config))
