@@ -133,11 +133,14 @@ def _read_match(check: Checker, raw: Any, path: Path, entry: str) -> MatchRules 
     fields = check.mapping(raw, path, entry, optional=MATCH_KEYS)
     if fields is None:
         return None
+    # The rules present, in the documented order (so the problems are in it too).
     values: dict[str, Any] = {}
     for key, kind in _GLOB_KEYS.items():
-        values[key] = _globs(check, fields, key, path, entry, kind=kind)
+        if key in fields:
+            values[key] = _globs(check, fields, key, path, entry, kind=kind)
     for key, (pattern, fix) in _ID_KEYS.items():
-        values[key] = _identifiers(check, fields, key, path, entry, rule=(pattern, fix))
+        if key in fields:
+            values[key] = _identifiers(check, fields, key, path, entry, rule=(pattern, fix))
     values["packages"] = _packages(check, fields, path, entry)
     rules = MatchRules(**values)
     if not any(values.values()):
