@@ -4,7 +4,9 @@ Floor: sign 10,000 payloads of the same size with the cryptography library alone
 Measured: `banwatch policy build`'s work for 10,000 inventory hosts from the example source:
 effective policy per host, canonical JSON, DSSE signature, canonical envelope (in memory; the
 files are written afterwards). Targets: at most 3x the floor and under 10 s. Also: verifying
-one policy as a device does (signature, shape, binding, expiry), target under 2 ms.
+one policy as a device does (signature, shape, binding, expiry), target under 2 ms. Its signature
+check is cryptography's Ed25519 (88 us of about 0.24 ms here); libsodium's takes 46 us, but would
+cost the agent 0.8 MB of its 32 MB, so only the fleet's ingest uses it (fleet/signature.py).
 """
 
 from __future__ import annotations
