@@ -1,0 +1,138 @@
+"""The push for real: banwatch.deploy.push_managed run by ansible-playbook on a copy of the example
+project against the lab's HTTPS stand-ins (banwatch-lab standins), which check every body against
+the vendor's published schema. The first push changes, the second changes nothing; check mode
+with --diff shows the changes and writes nothing; a refused document writes nothing; a failed
+write keeps the manager's earlier state past it and names what failed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.conftest import TEST_NETWORK, banwatch_lab, recap
+
+pytestmark = pytest.mark.lab
+
+BIN = Path(sys.executable).parent
+ENTERPRISE = "enterprises/LC02my9vtl"
+DEFAULT = f"{ENTERPRISE}/policies/default"
+
+
+@dataclass
+class Project:
+    inventory: Path
+    standins: Path
+
+    def push(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "banwatch.deploy.push_managed",
+             "-e", f"@{self.standins / 'push.yml'}", "--vault-password-file", str(self.standins / "vault-password"),
+             *args], check=False, capture_output=True, text=True, timeout=300, cwd=REPO,
+            env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+
+    @property
+    def android(self) -> dict[str, Any]:
+        return json.loads((self.standins / "android.json").read_text())
+
+    def writes(self) -> list[str]:
+        """The write requests the stand-ins answered so far (no log: no request at all)."""
+        log = self.standins / "requests.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [f"{entry['method']} {entry['path']}" for entry in map(json.loads, lines)
+                if entry["method"] in ("PATCH", "POST") and entry["path"] != "/token"]
+
+    def fail(self, method: str, path: str, status: int) -> None:
+        (self.standins / "faults.json").write_text(json.dumps([{"method": method, "path": path, "status": status}]))
+
+
+def changed(result: subprocess.CompletedProcess[str]) -> int:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return recap(result.stdout)["localhost"]["changed"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """The example project, exported, and the stand-ins up with its managed devices enrolled."""
+    shutil.copytree(REPO / "inventory" / "example", tmp_path / "inventory")
+    inventory = tmp_path / "inventory" / "hosts.yml"
+    subprocess.run([str(BIN / "banwatch"), "export", "--source", str(inventory.parent / "policy"), "--inventory",
+                    str(inventory), "--out", str(inventory.parent / "managed")],
+                   check=True, capture_output=True, timeout=120)
+    lab = tmp_path / "lab"
+    try:
+        banwatch_lab("standins", "up", "--dir", str(lab), "--network", TEST_NETWORK, "--inventory", str(inventory))
+        yield Project(inventory, lab / "standins")
+    finally:
+        banwatch_lab("standins", "down", "--dir", str(lab), check=False)
+
+
+def policy_names(android: dict[str, Any]) -> dict[str, str]:
+    return {name.rsplit("/", 1)[1]: device["policyName"].rsplit("/", 1)[1]
+            for name, device in android["devices"].items()}
+
+
+def test_the_first_push_writes_policies_then_devices_and_the_second_changes_nothing(project):
+    assert changed(project.push()) == 1
+    assert policy_names(project.android) == {
+        "3f2c9a41d7e05b18": "banwatch-fully-managed-all", "8a1e44c0b29f6d73": "banwatch-work-profile-all",
+        "c07b5e2d9a13f468": "banwatch-work-profile-except-tiktok", "5d93b7a2e6c140f1": "banwatch-personally-owned-all"}
+    written = project.writes()
+    assert len(written) == 8 and all("/policies/" in write for write in written[:4])  # documents first
+    stored = project.android["policies"][f"{ENTERPRISE}/policies/banwatch-work-profile-all"]
+    exported = json.loads((project.inventory.parent / "managed" / "android_management" / "policies" /
+                           "banwatch-work-profile-all.json").read_text())
+    assert {key: value for key, value in stored.items() if key not in ("name", "version")} == exported
+
+    assert changed(project.push()) == 0
+    assert project.writes() == written
+
+
+def test_check_mode_shows_the_diff_and_writes_nothing(project):
+    result = project.push("--check", "--diff")
+    assert changed(result) == 1
+    assert "+  \"playStoreMode\": \"BLACKLIST\"" in result.stdout
+    assert f"-  \"policyName\": \"{DEFAULT}\"" in result.stdout
+    assert project.writes() == [] and set(policy_names(project.android).values()) == {"default"}
+
+
+def test_a_document_setting_allow_list_mode_is_refused_by_name_and_nothing_is_written(project):
+    policy = project.inventory.parent / "managed" / "android_management" / "policies" / "banwatch-work-profile-all.json"
+    policy.write_text(policy.read_text().replace('"BLACKLIST"', '"WHITELIST"'))
+    result = project.push()
+    assert result.returncode != 0
+    assert "android_management document work-profile-all" in result.stdout and "'WHITELIST'" in result.stdout
+    assert project.writes() == []
+
+
+def test_a_document_blocking_what_the_register_does_not_ban_is_refused_and_nothing_is_written(project):
+    banlist = project.inventory.parent / "policy" / "banlist.yml"
+    banlist.write_text(banlist.read_text().replace("com.zhiliaoapp.musically.go", "com.example.other"))
+    result = project.push()
+    assert result.returncode != 0
+    assert "blocks 'com.zhiliaoapp.musically.go', which the ban register does not ban" in result.stdout
+    assert project.writes() == []
+
+
+@pytest.mark.parametrize("status", [500, 403])
+def test_a_failed_write_keeps_the_rest_as_it_was_and_names_the_document_and_status(project, status):
+    failing = f"/v1/{ENTERPRISE}/policies/banwatch-personally-owned-all"
+    project.fail("PATCH", failing, status)
+    result = project.push()
+    assert result.returncode != 0
+    assert f"android_management policy {failing[4:]}: PATCH answered HTTP {status}" in result.stdout
+    assert list(project.android["policies"]) == [f"{ENTERPRISE}/policies/banwatch-fully-managed-all", DEFAULT]
+    assert set(policy_names(project.android).values()) == {"default"}  # no device points at a missing policy
+
+    (project.standins / "faults.json").unlink()
+    assert changed(project.push()) == 1
+    assert changed(project.push()) == 0
