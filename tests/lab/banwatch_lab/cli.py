@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"the loopback network of their address, .{STANDIN_OCTET} (default {DEFAULT_NETWORK})")
     standins.add_argument("--inventory", default=MANAGED_INVENTORY,
                           help=f"the managed devices they know (default {MANAGED_INVENTORY})")
+    standins.add_argument("--policy", default=DEFAULT_POLICY, metavar="DIR",
+                          help=f"the policy source whose export names the Entra groups they know "
+                               f"(default {DEFAULT_POLICY})")
     package = command("install-package", "add a package to an endpoint's dpkg database",
                       _lab_command("run_install_package"))
     package.add_argument("host", metavar="HOST")

@@ -72,12 +72,14 @@ def run_standins(args: argparse.Namespace) -> int:
         print("stand-ins down" if standins.down(args.dir) else f"no stand-ins running in {paths.root}; nothing to stop")
         return EXIT_OK
     if args.action == "up":
-        state, started = standins.up(args.dir, args.network, args.inventory)
-        print(f"stand-ins {'up' if started else 'already up'}: Android Management API {state['android_api_url']}; "
-              f"push variables {state['push_vars']} (vault password file {state['vault_password_file']})")
+        state, started = standins.up(args.dir, args.network, args.inventory, args.policy)
+        print(f"stand-ins {'up' if started else 'already up'}: Android Management API {state['android_api_url']}, "
+              f"Microsoft Graph {state['graph_url']}; push variables {state['push_vars']} "
+              f"(vault password file {state['vault_password_file']})")
         return EXIT_OK
     state = standins.running(paths)
-    print(f"stand-ins up (pid {state['pid']}): Android Management API {state['android_api_url']}" if state
+    print(f"stand-ins up (pid {state['pid']}): Android Management API {state['android_api_url']}, "
+          f"Microsoft Graph {state['graph_url']}" if state
           else f"no stand-ins running in {paths.root}")
     return EXIT_OK if state else EXIT_LAB
 

@@ -8,6 +8,8 @@ there across restarts (android.json), so a second push reads what the first wrot
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -15,23 +17,28 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from banwatch.control.managed.export import read_devices
+from banwatch.control.managed.export import export, read_devices
 from banwatch.core.atomic import write_atomic
 from banwatch_lab import procs
 from banwatch_lab.layout import STANDIN_OCTET, LabPaths, network_octets
 from banwatch_lab.standins.google import TOKEN_PATH
 from banwatch_lab.state import LabError
 
-GOOGLE_PORT = 8443
+GOOGLE_PORT, GRAPH_PORT = 8443, 8444
 READY_TIMEOUT = 20.0
 SERVICE_ACCOUNT = "banwatch-push@banwatch-lab.iam.gserviceaccount.com"
+# The lab's Entra ID tenant and app registration (ids made up for the lab, never a real tenant's).
+TENANT = str(uuid.uuid5(uuid.NAMESPACE_URL, "banwatch-lab/tenant"))
+CLIENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "banwatch-lab/app-registration"))
 DEFAULT_POLICY = "default"
 
 
@@ -57,7 +64,7 @@ def running(paths: StandinPaths) -> dict[str, Any] | None:
     return state if procs.alive(state.get("pid"), state.get("started")) else None
 
 
-def up(lab_dir: str, network: str, inventory: str) -> tuple[dict[str, Any], bool]:
+def up(lab_dir: str, network: str, inventory: str, policy: str) -> tuple[dict[str, Any], bool]:
     """Start the stand-ins, or leave running ones as they are. Returns (state, started now)."""
     paths = StandinPaths.of(lab_dir)
     state = running(paths)
@@ -72,19 +79,29 @@ def up(lab_dir: str, network: str, inventory: str) -> tuple[dict[str, Any], bool
     base = f"https://{address}:{GOOGLE_PORT}"
     public_key = _service_account(paths, base + TOKEN_PATH)
     _seed_devices(paths, inventory)
+    _seed_groups(paths, inventory, policy)
+    graph = f"https://{address}:{GRAPH_PORT}"
+    secret = _client_secret(paths)
     config = {"address": address, "certificate": certificate, "key": key,
               "google": {"port": GOOGLE_PORT, "token_url": base + TOKEN_PATH,
-                         "accounts": {SERVICE_ACCOUNT: public_key}}}
+                         "accounts": {SERVICE_ACCOUNT: public_key}},
+              "graph": {"port": GRAPH_PORT, "tenant": TENANT,
+                        "clients": {CLIENT_ID: hashlib.sha256(secret.encode()).hexdigest()}}}
     write_atomic(paths.file("config.json"), json.dumps(config, indent=2).encode(), 0o600)
-    _write_push_vars(paths, base, ca)
+    _write_push_vars(paths, {"banwatch_push_android_api_url": base, "banwatch_push_graph_login_url": graph,
+                             "banwatch_push_graph_api_url": graph, "banwatch_push_graph_tenant_id": TENANT,
+                             "banwatch_push_graph_client_id": CLIENT_ID, "banwatch_push_ca_path": ca},
+                     {"banwatch_push_android_service_account": _read(paths.file("service-account.json")),
+                      "banwatch_push_graph_client_secret": secret.encode()})
     with open(paths.file("server.log"), "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "banwatch_lab.standins.server", "--dir", paths.root],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     state = {"pid": process.pid, "started": procs.start_time(process.pid), "address": address,
-             "android_api_url": base, "ca": ca, "push_vars": paths.file("push.yml"),
+             "android_api_url": base, "graph_url": graph, "ca": ca, "push_vars": paths.file("push.yml"),
              "vault_password_file": paths.file("vault-password")}
     write_atomic(paths.file("state.json"), json.dumps(state, indent=2).encode(), 0o600)
-    _wait_ready(address, GOOGLE_PORT, ca, process)
+    for port in (GOOGLE_PORT, GRAPH_PORT):
+        _wait_ready(address, port, ca, process)
     return state, True
 
 
@@ -152,21 +169,47 @@ def _seed_devices(paths: StandinPaths, inventory: str) -> None:
     write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
 
 
-def _write_push_vars(paths: StandinPaths, api_url: str, ca: str) -> None:
-    """The push's variables for the stand-ins: the service account vault-encrypted with a lab-only
-    password, as an operator keeps the real one."""
+def _seed_groups(paths: StandinPaths, inventory: str, policy: str) -> None:
+    """The Entra ID groups the Intune documents are assigned to, as an operator creates them: the
+    groups an export of this inventory names (kept once made)."""
+    state_file = paths.file("graph.json")
+    if os.path.exists(state_file):
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        outcome = export(policy, inventory, os.path.join(scratch, "out"), version=1,
+                         issued_at=dt.datetime.now(dt.timezone.utc), dry_run=True)
+    names = sorted({name for part in outcome.exports if part.manager == "intune"
+                    for name in part.extra.get("groups", {})})
+    state = {"groups": {str(uuid.uuid5(uuid.NAMESPACE_URL, f"banwatch-lab/group/{name}")): name for name in names},
+             "deviceConfigurations": {}, "deviceCompliancePolicies": {}, "assignments": {}}
+    write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
+
+
+def _client_secret(paths: StandinPaths) -> str:
+    """The lab app registration's client secret, made once."""
+    secret_file = paths.file("client-secret")
+    if not os.path.exists(secret_file):
+        write_atomic(secret_file, secrets.token_urlsafe(30).encode(), 0o600)
+    return _read(secret_file).decode()
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _write_push_vars(paths: StandinPaths, plain: dict[str, str], secret: dict[str, bytes]) -> None:
+    """The push's variables for the stand-ins, the credentials vault-encrypted with a lab-only
+    password, as an operator keeps the real ones."""
     from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415 - Ansible only for this file
 
     password_file = paths.file("vault-password")
     if not os.path.exists(password_file):
         write_atomic(password_file, secrets.token_urlsafe(32).encode() + b"\n", 0o600)
-    with open(password_file, "rb") as handle:
-        password = handle.read().strip()
-    with open(paths.file("service-account.json"), "rb") as handle:
-        encrypted = VaultLib([("default", VaultSecret(password))]).encrypt(handle.read()).decode()
+    vault = VaultLib([("default", VaultSecret(_read(password_file).strip()))])
     lines = ["# Written by banwatch-lab standins up: the push's variables for the lab's stand-ins.",
-             "# The service account is the lab's own (vault-encrypted with vault-password beside this file).",
-             f"banwatch_push_android_api_url: {api_url}", f"banwatch_push_ca_path: {ca}",
-             "banwatch_push_android_service_account: !vault |",
-             *(f"  {line}" for line in encrypted.splitlines())]
+             "# The credentials are the lab's own (vault-encrypted with vault-password beside this file).",
+             *(f"{name}: {json.dumps(value)}" for name, value in plain.items())]
+    for name, value in secret.items():
+        lines += [f"{name}: !vault |", *(f"  {line}" for line in vault.encrypt(value).decode().splitlines())]
     write_atomic(paths.file("push.yml"), ("\n".join(lines) + "\n").encode(), 0o600)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 import time
@@ -25,9 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from banwatch.core.atomic import write_atomic
 from banwatch_lab.standins import discovery
-from banwatch_lab.standins.http import Request, Response
+from banwatch_lab.standins.http import Request, Response, injected_fault, json_body, load_state, save_state
 
 SCOPE = "https://www.googleapis.com/auth/androidmanagement"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -59,8 +57,7 @@ class AndroidStandin:
                  faults_file: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.state_file, self.token_url, self.faults_file, self.clock = state_file, token_url, faults_file, clock
         self.accounts = {email: serialization.load_pem_public_key(pem.encode()) for email, pem in accounts.items()}
-        with open(state_file, encoding="utf-8") as handle:
-            self.state: dict[str, dict[str, Any]] = json.load(handle)
+        self.state: dict[str, dict[str, Any]] = load_state(state_file)
         self.tokens: dict[str, float] = {}
 
     def __call__(self, request: Request) -> Response:
@@ -68,7 +65,7 @@ class AndroidStandin:
             return self._token(request) if request.method == "POST" else google_error(404, "Not found.")
         if not self._authorised(request):
             return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
-        fault = self._fault(request)
+        fault = injected_fault(self.faults_file, request)
         if fault is not None:
             return google_error(fault, f"Injected failure for {request.method} {request.path}.")
         match = _RESOURCE.match(request.path)
@@ -80,9 +77,9 @@ class AndroidStandin:
         stored = self.state[collection].get(name)
         if request.method == "GET":
             return Response(200, stored) if stored is not None else google_error(404, f"Resource {name} not found.")
-        body = self._json(request.body)
-        if isinstance(body, Response):
-            return body
+        parsed, body = json_body(request.body)
+        if not parsed:
+            return google_error(400, "Invalid JSON payload received.")
         if collection == "policies":
             return self._patch_policy(name, body, request.query)
         return self._patch_device(name, enterprise, body, request.query, stored)
@@ -136,23 +133,7 @@ class AndroidStandin:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         return scheme == "Bearer" and self.tokens.get(token, 0) > self.clock()
 
-    def _fault(self, request: Request) -> int | None:
-        """A failure a test asked for: faults.json, [{"method", "path", "status"}]."""
-        if self.faults_file is None or not os.path.exists(self.faults_file):
-            return None
-        with open(self.faults_file, encoding="utf-8") as handle:
-            faults = json.load(handle)
-        return next((fault["status"] for fault in faults
-                     if fault["method"] == request.method and fault["path"] == request.path), None)
-
     # --- enterprises.policies.patch, enterprises.devices.patch --------------------------------
-
-    @staticmethod
-    def _json(raw: bytes) -> Any:
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return google_error(400, "Invalid JSON payload received.")
 
     def _patch_policy(self, name: str, body: Any, query: Mapping[str, list[str]]) -> Response:
         if set(query) - {"updateMask"}:
@@ -190,5 +171,4 @@ class AndroidStandin:
         return Response(200, stored)
 
     def _save(self) -> None:
-        write_atomic(self.state_file, json.dumps(self.state, indent=2, sort_keys=True).encode(), 0o600,
-                     durable=False)
+        save_state(self.state_file, self.state)

@@ -8,6 +8,7 @@ goes to the server's log, so a test sees the failure instead of a hang.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import threading
 import traceback
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from banwatch.core.atomic import write_atomic
 
 MAX_BODY = 1 << 20
 
@@ -66,7 +69,7 @@ def serve(address: tuple[str, int], standin: Standin, tls: tuple[str, str], log:
             self._send(response)
 
         def _send(self, response: Response) -> None:
-            payload = json.dumps(response.body).encode()
+            payload = b"" if response.status == 204 else json.dumps(response.body).encode()
             self.send_response(response.status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
             self.send_header("Content-Length", str(len(payload)))
@@ -86,3 +89,31 @@ def serve(address: tuple[str, int], standin: Standin, tls: tuple[str, str], log:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def injected_fault(faults_file: str | None, request: Request) -> int | None:
+    """The status a test asked this request to fail with: faults.json, [{"method", "path", "status"}]."""
+    if faults_file is None or not os.path.exists(faults_file):
+        return None
+    with open(faults_file, encoding="utf-8") as handle:
+        faults = json.load(handle)
+    return next((fault["status"] for fault in faults
+                 if fault["method"] == request.method and fault["path"] == request.path), None)
+
+
+def json_body(raw: bytes) -> tuple[bool, Any]:
+    """(parsed, the value): a body that is not UTF-8 JSON is (False, None)."""
+    try:
+        return True, json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False, None
+
+
+def load_state(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def save_state(path: str, state: dict[str, Any]) -> None:
+    """After each change, so a restarted stand-in and the tests read what was written."""
+    write_atomic(path, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)

@@ -11,6 +11,7 @@ import sys
 import threading
 
 from banwatch_lab.standins.google import AndroidStandin
+from banwatch_lab.standins.graph import GraphStandin
 from banwatch_lab.standins.http import serve
 
 
@@ -29,7 +30,12 @@ def main() -> int:
     google = config["google"]
     android = AndroidStandin(os.path.join(folder, "android.json"), google["token_url"], google["accounts"],
                              faults_file=os.path.join(folder, "faults.json"))
-    servers = [serve((config["address"], google["port"]), android, (config["certificate"], config["key"]), log)]
+    graph = config["graph"]
+    intune = GraphStandin(os.path.join(folder, "graph.json"), graph["tenant"], graph["clients"],
+                          faults_file=os.path.join(folder, "faults.json"))
+    tls = (config["certificate"], config["key"])
+    servers = [serve((config["address"], google["port"]), android, tls, log),
+               serve((config["address"], graph["port"]), intune, tls, log)]
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     print("ready", flush=True)

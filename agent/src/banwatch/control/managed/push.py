@@ -33,8 +33,9 @@ class Write:
 
     what: str
     method: str
-    url: str
+    url: str  # may name an id an earlier write created: `{key}` of that write
     body: dict[str, Any]
+    key: str | None = None  # keep the `id` this write's answer returns, for later writes' URLs
 
 
 @dataclass

@@ -15,10 +15,17 @@ from ansible.plugins.action import ActionBase
 
 from banwatch.control.managed.push import PushRefused, error_message, replies
 from banwatch.control.managed.push_android import AndroidPush, banned_packages
-from banwatch.control.policy_source import load_policy_source
+from banwatch.control.managed.push_intune import Banned, IntunePush
+from banwatch.control.policy_source import PolicySource, load_policy_source
 from banwatch.core.errors import InputError
 
-_MANAGERS = ("android_management",)
+_MANAGERS = ("android_management", "intune")
+
+
+def manager_push(manager: str, export_dir: str, source: PolicySource, api_url: str) -> AndroidPush | IntunePush:
+    if manager == "intune":
+        return IntunePush(export_dir, Banned(source), api_url)
+    return AndroidPush(export_dir, banned_packages(source), api_url)
 
 
 class ActionModule(ActionBase):
@@ -32,8 +39,8 @@ class ActionModule(ActionBase):
         if args.get("stage") not in ("reads", "push") or args.get("manager") not in _MANAGERS:
             return {**result, "failed": True, "msg": f"stage must be reads or push, manager one of {_MANAGERS}"}
         try:
-            push = AndroidPush(str(args["export_dir"]), banned_packages(load_policy_source(str(args["source_dir"]))),
-                               str(args["api_url"]))
+            push = manager_push(args["manager"], str(args["export_dir"]), load_policy_source(str(args["source_dir"])),
+                                str(args["api_url"]))
             if args["stage"] == "reads":
                 return {**result, "changed": False, "reads": push.reads()}
             plan = push.plan(replies(args.get("found"), "found"))
@@ -42,18 +49,21 @@ class ActionModule(ActionBase):
         result.update(changed=bool(plan.writes), diff=plan.diffs, writes=[write.what for write in plan.writes])
         if self._task.check_mode:
             return result
+        created: dict[str, str] = {}
         for done, write in enumerate(plan.writes):
             answer = self._execute_module(module_name="ansible.builtin.uri", task_vars=task_vars, module_args={
-                "url": write.url, "method": write.method, "body": write.body, "body_format": "json",
-                "headers": {"Authorization": f"Bearer {args['token']}"}, "status_code": [200],
+                "url": write.url.format(**created), "method": write.method, "body": write.body, "body_format": "json",
+                "headers": {"Authorization": f"Bearer {args['token']}"}, "status_code": [200, 201, 204],
                 "return_content": True, "timeout": int(args.get("timeout", 30)),
                 "validate_certs": bool(args.get("validate_certs", True)),
                 **({"ca_path": args["ca_path"]} if args.get("ca_path") else {}), "_ansible_no_log": True})
-            if answer.get("failed") or answer.get("status") != 200:
+            if answer.get("failed") or answer.get("status") not in (200, 201, 204):
                 status = answer.get("status", -1)
                 reason = f"HTTP {status}{error_message(answer.get('json'))}" if status > 0 else \
                     str(answer.get("msg", "no answer"))[:300]
                 return {**result, "failed": True, "written": [w.what for w in plan.writes[:done]],
                         "msg": f"{write.what}: {write.method} answered {reason}; {done} write(s) before it done, "
                                "nothing after it written: the manager keeps its earlier documents for the rest"}
+            if write.key is not None:
+                created[write.key] = str((answer.get("json") or {}).get("id", ""))
         return result
