@@ -16,6 +16,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -33,15 +34,20 @@ INCLUDE = "#microsoft.graph.groupAssignmentTarget"
 EXCLUDE = "#microsoft.graph.exclusionGroupAssignmentTarget"
 
 
+@dataclass(frozen=True)
 class Banned:
     """What the register bans, as Intune's documents name it."""
 
-    def __init__(self, source: PolicySource) -> None:
+    bundle_ids: frozenset[str]
+    appx_products: frozenset[str]
+    paths: frozenset[str]
+
+    @classmethod
+    def of(cls, source: PolicySource) -> Banned:
         apps = [app for app in source.apps if app.banned]
-        self.bundle_ids = frozenset(bundle for app in apps for bundle in ios_bundle_ids(app))
-        self.appx_products = frozenset(family.rsplit("_", 1)[0] for app in apps
-                                       for family in windows_appx_families(app))
-        self.paths = frozenset(applocker_path(path) for app in apps for path in windows_executable_paths(app))
+        return cls(frozenset(bundle for app in apps for bundle in ios_bundle_ids(app)),
+                   frozenset(family.rsplit("_", 1)[0] for app in apps for family in windows_appx_families(app)),
+                   frozenset(applocker_path(path) for app in apps for path in windows_executable_paths(app)))
 
 
 def digest(body: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ _MANAGERS = ("android_management", "intune")
 
 def manager_push(manager: str, export_dir: str, source: PolicySource, api_url: str) -> AndroidPush | IntunePush:
     if manager == "intune":
-        return IntunePush(export_dir, Banned(source), api_url)
+        return IntunePush(export_dir, Banned.of(source), api_url)
     return AndroidPush(export_dir, banned_packages(source), api_url)
 
 
