@@ -112,7 +112,7 @@ demo:
 	@echo "  $(LAB) as-root -- $(BIN)/banwatch fleet ingest  # ingest as the lab's root, who may read the drop box"
 	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
 	@echo "  ls $(MANAGED_OUT)                         # the managers' documents and manifests (docs/managed.md)"
-	@echo "  cat $(STANDINS)/android.json              # what the Android Management API stand-in now holds"
+	@echo "  cat $(STANDINS)/android.json $(STANDINS)/graph.json  # what the Android and Graph stand-ins now hold"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 
 test: setup lint

@@ -1,8 +1,9 @@
 """Each compiler's documents checked against the vendor's own published schema, where one can
 be had offline: the Android Management API's discovery document (the google-api-python-client
 wheel), and Apple's device-management profile schemas (vendored under tests/fixtures/vendor).
-Graph bodies, AppLocker XML and Santa rules have no such schema here: docs/managed.md says what
-they are checked against instead, which is what the tests below the first two hold them to."""
+Graph bodies are held to Graph's metadata in test_graph_csdl.py; AppLocker XML and Santa rules
+have no such schema here: docs/managed.md says what they are checked against instead, which is
+what the tests below the first two hold them to."""
 
 from __future__ import annotations
 
