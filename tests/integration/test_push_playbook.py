@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import REPO
 from tests.integration.conftest import TEST_NETWORK, banwatch_lab, recap
@@ -193,3 +195,16 @@ def test_a_failed_write_keeps_the_rest_as_it_was_and_names_the_document_and_stat
     (project.standins / "faults.json").unlink()
     assert changed(project.push()) == MANAGERS
     assert changed(project.push()) == 0
+
+
+def test_credentials_the_token_endpoint_refuses_stop_the_push_naming_it_and_nothing_is_written(project):
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    account = {**json.loads((project.standins / "service-account.json").read_text()), "private_key": other_key}
+    android = project.push("-e", json.dumps({"banwatch_push_android_service_account": account}))
+    assert android.returncode != 0
+    assert "android_management: the token endpoint answered HTTP 400: Invalid JWT Signature" in android.stdout
+    intune = project.push("-e", '{"banwatch_push_managers": ["intune"], "banwatch_push_graph_client_secret": "wrong"}')
+    assert intune.returncode != 0 and "intune: the token endpoint answered HTTP 401: AADSTS7000215" in intune.stdout
+    assert other_key.splitlines()[1] not in android.stdout + android.stderr  # no_log: the key is never shown
+    assert project.writes() == []
