@@ -49,6 +49,8 @@ LAB_INVENTORY := inventory/lab/hosts.yml
 # The example inventory's managed devices (phones, Windows laptops, Macs) and where make demo exports for them.
 EXAMPLE_INVENTORY := inventory/example/hosts.yml
 MANAGED_OUT := $(LAB_DIR)/managed
+# The managers' API stand-ins the demo pushes to (banwatch-lab standins), and the push's variables they write.
+STANDINS := $(LAB_DIR)/standins
 LAB := $(BIN)/banwatch-lab
 # The lab writes its fleet configuration, so `banwatch fleet` finds its store, inventory and drop box.
 FLEET_CONFIG := $(CURDIR)/$(LAB_DIR)/fleet.yml
@@ -93,7 +95,15 @@ demo:
 	@BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG) $(BIN)/banwatch fleet report --html $(LAB_DIR)/fleet.html
 	@echo
 	@echo "== the managed phones, Windows laptops and Macs: each manager's documents, from the same ban list and register"
-	$(BIN)/banwatch export --source $(POLICY) --inventory $(EXAMPLE_INVENTORY) --out $(MANAGED_OUT) --reuse-unchanged
+	$(BIN)/banwatch export --source $(POLICY) --inventory $(EXAMPLE_INVENTORY) --out $(MANAGED_OUT) --reuse-unchanged \
+	    > $(LAB_DIR)/managed-table.txt
+	@echo "== pushing them to the managers' APIs: here the lab's HTTPS stand-ins, which check every body"
+	@echo "   against the vendor's published schema (Apple MDM and Santa documents stay files to hand over)"
+	$(LAB) standins up --dir $(LAB_DIR)
+	$(BIN)/ansible-playbook -i $(EXAMPLE_INVENTORY) banwatch.deploy.push_managed \
+	    -e banwatch_push_export_dir=$(CURDIR)/$(MANAGED_OUT) -e @$(STANDINS)/push.yml \
+	    --vault-password-file $(STANDINS)/vault-password
+	@cat $(LAB_DIR)/managed-table.txt
 	@echo
 	@echo "Next: the lab stays up for you to explore. First point banwatch fleet at it:"
 	@echo "  export BANWATCH_FLEET_CONFIG=$(FLEET_CONFIG)"
@@ -103,6 +113,7 @@ demo:
 	@echo "  $(LAB) as-root -- $(BIN)/banwatch fleet ingest  # ingest as the lab's root, who may read the drop box"
 	@echo "  $(BIN)/banwatch fleet exemptions                # every exemption, and whether it reached its hosts"
 	@echo "  ls $(MANAGED_OUT)                         # the managers' documents and manifests (docs/managed.md)"
+	@echo "  cat $(STANDINS)/android.json $(STANDINS)/graph.json  # what the Android and Graph stand-ins now hold"
 	@echo "  $(LAB) down                                     # stop everything the lab started"
 
 test: setup lint

@@ -1,8 +1,9 @@
 """Each compiler's documents checked against the vendor's own published schema, where one can
 be had offline: the Android Management API's discovery document (the google-api-python-client
 wheel), and Apple's device-management profile schemas (vendored under tests/fixtures/vendor).
-Graph bodies, AppLocker XML and Santa rules have no such schema here: docs/managed.md says what
-they are checked against instead, which is what the tests below the first two hold them to."""
+Graph bodies are held to Graph's metadata in test_graph_csdl.py; AppLocker XML and Santa rules
+have no such schema here: docs/managed.md says what they are checked against instead, which is
+what the tests below the first two hold them to."""
 
 from __future__ import annotations
 
@@ -14,16 +15,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
 import jsonschema
 import pytest
 import yaml
 
 from banwatch.control.managed.export import export
+from banwatch_lab.standins import discovery
 from tests.conftest import EXAMPLE_POLICY, REPO, example_documents
 
 EXAMPLE_INVENTORY = REPO / "inventory" / "example" / "hosts.yml"
-DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "androidmanagement.v1.json"
 APPLE = REPO / "tests" / "fixtures" / "vendor" / "apple-device-management"
 ISSUED = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -53,30 +53,8 @@ def documents(out: Path, pattern: str) -> list[Path]:
 # The Android Management API --------------------------------------------------------------
 
 
-def discovery_schema(name: str) -> dict[str, Any]:
-    """A discovery document's schema as JSON Schema: its `$ref`s to definitions, and every object
-    closed to the properties the API declares (so a misspelt field fails, as the API rejects it)."""
-    schemas = json.loads(DISCOVERY.read_text())["schemas"]
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return {"$ref": f"#/definitions/{node['$ref']}"}
-        converted = {key: convert(value) for key, value in node.items()
-                     if key not in ("id", "description", "enumDescriptions", "enumDeprecated", "format", "readOnly",
-                                    "annotations", "deprecated")}
-        if converted.get("type") == "object" and "properties" in converted:
-            converted.setdefault("additionalProperties", False)
-        return converted
-
-    return {"$ref": f"#/definitions/{name}", "definitions": {key: convert(value) for key, value in schemas.items()}}
-
-
 def test_android_policies_are_valid_policy_resources_of_the_discovery_document(exported):
-    validator = jsonschema.Draft7Validator(discovery_schema("Policy"))
+    validator = discovery.validator("Policy")
     for path in documents(exported, "android_management/policies/*.json"):
         policy = json.loads(path.read_text())
         validator.validate(policy)
@@ -91,7 +69,7 @@ def test_android_policies_are_valid_policy_resources_of_the_discovery_document(e
 
 
 def test_the_discovery_document_says_what_the_compiler_relies_on():
-    schemas = json.loads(DISCOVERY.read_text())["schemas"]
+    schemas = discovery.document()["schemas"]
     assert "at most 3,000" in schemas["Policy"]["properties"]["applications"]["description"]
     modes = schemas["Policy"]["properties"]["playStoreMode"]
     assert "Defaults to WHITELIST" in modes["enumDescriptions"][modes["enum"].index("PLAY_STORE_MODE_UNSPECIFIED")]

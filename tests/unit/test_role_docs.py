@@ -16,7 +16,7 @@ import yaml
 from tests.conftest import REPO
 
 COLLECTION = REPO / "ansible_collections" / "banwatch" / "deploy"
-ROLES = ["banwatch_agent", "banwatch_collector", "banwatch_export", "banwatch_policy"]
+ROLES = ["banwatch_agent", "banwatch_collector", "banwatch_export", "banwatch_policy", "banwatch_push"]
 
 
 def load_tool() -> ModuleType:

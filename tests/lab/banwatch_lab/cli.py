@@ -11,12 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from banwatch.core.cli import EXIT_INPUT, Handler, lazy, run
-from banwatch_lab.layout import DEFAULT_NETWORK
+from banwatch_lab.layout import DEFAULT_NETWORK, STANDIN_OCTET
 from banwatch_lab.state import LabError, LabUnsupported
 
 DEFAULT_DIR = ".lab"
 DEFAULT_INVENTORY = "inventory/lab/hosts.yml"
 DEFAULT_POLICY = "inventory/example/policy"
+MANAGED_INVENTORY = "inventory/example/hosts.yml"
 EXIT_LAB = 3
 
 
@@ -51,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     as_root = command("as-root", "run a command on this machine as the lab's root, who may read what its "
                       "endpoints' users own (the collector's drop box): as-root -- CMD…", _lab_command("run_as_root"))
     as_root.set_defaults(trailing_command=[])
+    standins = command("standins", "start, stop or list the local HTTPS stand-ins of the managers' APIs the push "
+                       "uses (up is a no-op when running; down also stops them)", _lab_command("run_standins"))
+    standins.add_argument("action", choices=("up", "down", "status"))
+    standins.add_argument("--network", default=DEFAULT_NETWORK, metavar="127.X.Y",
+                          help=f"the loopback network of their address, .{STANDIN_OCTET} (default {DEFAULT_NETWORK})")
+    standins.add_argument("--inventory", default=MANAGED_INVENTORY,
+                          help=f"the managed devices they know (default {MANAGED_INVENTORY})")
+    standins.add_argument("--policy", default=DEFAULT_POLICY, metavar="DIR",
+                          help=f"the policy source whose export names the Entra groups they know "
+                               f"(default {DEFAULT_POLICY})")
     package = command("install-package", "add a package to an endpoint's dpkg database",
                       _lab_command("run_install_package"))
     package.add_argument("host", metavar="HOST")

@@ -32,6 +32,10 @@ def run_up(args: argparse.Namespace) -> int:
 
 def run_down(args: argparse.Namespace) -> int:
     stopped = control.down(args.dir)
+    from banwatch_lab.standins import control as standins  # noqa: PLC0415 - their modules only when asked for
+
+    if standins.down(args.dir):
+        print("stand-ins down")
     if stopped is None:
         print(f"no lab running in {LabPaths(args.dir).root}; nothing to stop")
     else:
@@ -58,6 +62,26 @@ def run_run(args: argparse.Namespace) -> int:
     pid = control.run_in(args.dir, args.host, args.trailing_command, args.alias)
     print(pid)
     return EXIT_OK
+
+
+def run_standins(args: argparse.Namespace) -> int:
+    from banwatch_lab.standins import control as standins  # noqa: PLC0415 - their modules only when asked for
+
+    paths = standins.StandinPaths.of(args.dir)
+    if args.action == "down":
+        print("stand-ins down" if standins.down(args.dir) else f"no stand-ins running in {paths.root}; nothing to stop")
+        return EXIT_OK
+    if args.action == "up":
+        state, started = standins.up(args.dir, args.network, args.inventory, args.policy)
+        print(f"stand-ins {'up' if started else 'already up'}: Android Management API {state['android_api_url']}, "
+              f"Microsoft Graph {state['graph_url']}; push variables {state['push_vars']} "
+              f"(vault password file {state['vault_password_file']})")
+        return EXIT_OK
+    state = standins.running(paths)
+    print(f"stand-ins up (pid {state['pid']}): Android Management API {state['android_api_url']}, "
+          f"Microsoft Graph {state['graph_url']}" if state
+          else f"no stand-ins running in {paths.root}")
+    return EXIT_OK if state else EXIT_LAB
 
 
 def run_install_package(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ MAX_ENDPOINTS = 200
 DEFAULT_NETWORK = "127.0.1"
 SSH_PORT, UNPRIVILEGED_SSH_PORT = 22, 2222
 COLLECTOR_OCTET = 250
+# The managers' API stand-ins (banwatch-lab standins) listen on <network>.240.
+STANDIN_OCTET = 240
 # Without namespaces: plain sshd instances on 127.0.0.1, one port each, derived from the network
 # so that two labs with different networks never collide.
 PLAIN_ADDRESS = "127.0.0.1"
