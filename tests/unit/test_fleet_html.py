@@ -164,7 +164,8 @@ def test_report_data_is_escaped_and_nothing_is_fetched():
     report = LatestReport(host=host, as_of="2026-11-24T12:00:00Z", state="violation",
                           reason="banned app found: tiktok", agent_text="0.1.0", policy_text="v7",
                           findings_text="tiktok violation (pid 1 <script>)", dropped=0, clock_text=None,
-                          source="agent", groups_text="general", agent_version="0.1.0", detection=None, policy_version=7,
+                          source="agent", groups_text="general", agent_version="0.1.0", detection=None,
+                          policy_version=7,
                           policy_state="valid", policy_rejection=None, exemptions_text="", findings_json=finding,
                           clock_ahead=0)
     (row,) = status_rows([FleetHost(host, report, True)], dt.datetime(2026, 11, 24, 13, tzinfo=dt.timezone.utc),

@@ -168,7 +168,8 @@ def test_dropped_reports_and_detection_are_shown(tmp_path, source):
 def test_a_status_row_says_how_the_policy_stands_and_when_nothing_is_known():
     report = LatestReport(host="ws-1", as_of=NOW_TEXT, state="compliant", reason="nothing banned found",
                           agent_text=agent_text("0.2.0", None), policy_text=policy_text(9, "expired"),
-                          findings_text="", dropped=0, clock_text=None, source="agent", groups_text="general", agent_version="0.2.0",
+                          findings_text="", dropped=0, clock_text=None, source="agent", groups_text="general",
+                          agent_version="0.2.0",
                           detection=None, policy_version=9, policy_state="expired", policy_rejection=None,
                           exemptions_text="", findings_json="[]", clock_ahead=0)
     (reported, silent) = status_rows([FleetHost("ws-1", report, True), FleetHost("ws-2", None, True, ("finance",))],

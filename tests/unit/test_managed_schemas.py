@@ -14,16 +14,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
 import jsonschema
 import pytest
 import yaml
 
 from banwatch.control.managed.export import export
 from tests.conftest import EXAMPLE_POLICY, REPO, example_documents
+from tests.vendor_schemas import DISCOVERY, discovery_schema
 
 EXAMPLE_INVENTORY = REPO / "inventory" / "example" / "hosts.yml"
-DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "androidmanagement.v1.json"
 APPLE = REPO / "tests" / "fixtures" / "vendor" / "apple-device-management"
 ISSUED = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -51,28 +50,6 @@ def documents(out: Path, pattern: str) -> list[Path]:
 
 
 # The Android Management API --------------------------------------------------------------
-
-
-def discovery_schema(name: str) -> dict[str, Any]:
-    """A discovery document's schema as JSON Schema: its `$ref`s to definitions, and every object
-    closed to the properties the API declares (so a misspelt field fails, as the API rejects it)."""
-    schemas = json.loads(DISCOVERY.read_text())["schemas"]
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return {"$ref": f"#/definitions/{node['$ref']}"}
-        converted = {key: convert(value) for key, value in node.items()
-                     if key not in ("id", "description", "enumDescriptions", "enumDeprecated", "format", "readOnly",
-                                    "annotations", "deprecated")}
-        if converted.get("type") == "object" and "properties" in converted:
-            converted.setdefault("additionalProperties", False)
-        return converted
-
-    return {"$ref": f"#/definitions/{name}", "definitions": {key: convert(value) for key, value in schemas.items()}}
 
 
 def test_android_policies_are_valid_policy_resources_of_the_discovery_document(exported):
