@@ -189,7 +189,7 @@ def test_apple_webhook_events_give_one_status_per_device_with_an_app_list():
     statuses = {s.device_id: s for s in apple.parse_webhook(json.loads(APPLE_EVENTS.read_text()))}
     assert len(statuses) == 4
     supervised = statuses["00008110-000A4C2E1E38801E"]
-    assert supervised.as_of == "2026-12-02T09:12:41Z"  # its latest event, the ProfileList after the app list
+    assert supervised.as_of == "2026-12-02T09:30:00Z"  # its latest event: a check-in after its responses
     assert supervised.applied_document == "supervised-all"
     assert statuses["00008110-0012340E3E91401E"].manager_error == (
         "apple_mdm: Error: The MDM command could not be completed.")

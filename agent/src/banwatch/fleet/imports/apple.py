@@ -59,13 +59,17 @@ def parse_webhook(document: Any) -> list[DeviceStatus]:
     if len(events) > MAX_DEVICES:
         raise ListingRejected(None, f"holds {len(events):,} events, more than the {MAX_DEVICES:,} one file may hold")
     devices: dict[str, _Device] = {}
+    checked_in: dict[str, str] = {}  # each device's latest check-in event (Authenticate, TokenUpdate, ...)
     for index, event in enumerate(events):
         entry = f"event {index}"
         fields = Fields(event, entry)
         fields.required_text("topic")
         created = fields.time("created_at")
         acknowledged = fields.data.get("acknowledge_event")
-        if acknowledged is None:  # a check-in (Authenticate, TokenUpdate, CheckOut): no app list
+        if acknowledged is None:  # a check-in: no app list, but the device was there
+            checkin = Fields(fields.data.get("checkin_event"), f"{entry} checkin_event")
+            udid = checkin.required_text("udid")
+            checked_in[udid] = max(checked_in.get(udid, created), created)
             continue
         ack = Fields(acknowledged, f"{entry} acknowledge_event")
         udid = ack.required_text("udid")
@@ -74,6 +78,9 @@ def parse_webhook(document: Any) -> list[DeviceStatus]:
             raise ack.fail(f"raw_payload is the response of device {response.get('UDID')!r}, not of {udid}")
         response.setdefault("UDID", udid)
         devices.setdefault(udid, _Device()).add(response, entry, created)
+    for udid, moment in checked_in.items():
+        if udid in devices:
+            devices[udid].as_of = max(devices[udid].as_of, moment)
     return [device.status(device.entry) for device in devices.values() if device.listed]
 
 
