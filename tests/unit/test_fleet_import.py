@@ -30,6 +30,7 @@ from banwatch.fleet.imports import listing as listing_module
 from banwatch.fleet.imports.listing import ListingRejected
 from banwatch.fleet.store import FleetStore
 from tests.conftest import EXAMPLE_POLICY, REPO
+from tests.unit.test_fleet_html import Tables, chromium, needs_chromium
 from tests.vendor_schemas import DISCOVERY, discovery_schema
 
 EXAMPLE_INVENTORY = REPO / "inventory" / "example" / "hosts.yml"
@@ -326,6 +327,20 @@ def test_table_csv_and_html_show_the_same_source(tmp_path, exported, capsys):
     page = (tmp_path / "fleet.html").read_text()
     assert "<td>lt-press-05.corp.example.gov</td><td><span class=\"badge exempt\">exempt</span></td><td>intune</td>" \
         in page
+
+
+@needs_chromium
+def test_the_rendered_page_shows_each_managed_row_as_the_json_does(tmp_path, exported, capsys):
+    import_all(tmp_path, exported)
+    rows = {row["host"]: row for row in status(tmp_path, exported, capsys)}
+    fleet(tmp_path, exported, "report", "--group", "managed", "--html", str(tmp_path / "fleet.html"))
+    parsed = Tables()
+    parsed.feed(chromium(tmp_path, "--dump-dom", (tmp_path / "fleet.html").as_uri()).stdout.decode())
+    shown = {cells[0]: cells for cells in parsed.tables["hosts"] if cells}
+    assert {host: (cells[1], cells[2]) for host, cells in shown.items()} == {
+        host: (row["state"], row["source"] or "-") for host, row in rows.items()}
+    chromium(tmp_path, f"--screenshot={tmp_path / 'fleet.png'}", (tmp_path / "fleet.html").as_uri())
+    assert (tmp_path / "fleet.png").stat().st_size > 10_000
 
 
 # --- bad listings ---------------------------------------------------------------------------------
