@@ -244,6 +244,17 @@ def test_every_managed_host_gets_its_state_with_its_manager_as_source(tmp_path, 
     assert rows["and-press-02.mobile.example.gov"]["policy_version"] == 7
 
 
+def test_a_banned_app_seen_on_a_partly_visible_device_is_still_a_violation(tmp_path, exported, capsys):
+    """What the manager cannot see makes nothing `compliant`; what it does see still counts."""
+    page = json.loads(ANDROID_PAGE.read_text())
+    work_profile = page["devices"][2]
+    work_profile["applicationReports"].append({"packageName": "com.zhiliaoapp.musically", "state": "INSTALLED"})
+    (tmp_path / "seen.json").write_text(json.dumps(page))
+    fleet(tmp_path, exported, "import", "android_management", str(tmp_path / "seen.json"))
+    (row,) = [r for r in status(tmp_path, exported, capsys) if r["host"] == "and-hr-007.mobile.example.gov"]
+    assert (row["state"], row["findings"]) == ("violation", ["tiktok violation (com.zhiliaoapp.musically)"])
+
+
 def test_importing_the_same_listings_again_stores_nothing(tmp_path, exported, capsys):
     import_all(tmp_path, exported)
     before = store_rows(tmp_path)
