@@ -117,7 +117,7 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
                         "banned app found: tiktok" if findings else "nothing banned found",
                         sequence["epoch"], sequence["number"], f"{agent['version']} ({agent['detection']})",
                         f"v{policy['version']}",
-                        "; ".join(f"{f['app']} {f['verdict']} ({f['seen']})" for f in findings),
+                        "; ".join(f"{f['app']} {f['verdict']} ({f['seen']})" for f in findings), "agent",
                         "now", report["generated_at"], 0, None))
         envelopes.append((report["report_id"], data))
     db.execute("BEGIN IMMEDIATE")

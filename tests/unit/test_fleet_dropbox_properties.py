@@ -178,7 +178,7 @@ def check_world(world: DropBoxWorld, result: Any, valid: set[str]) -> None:
         lines = fleet_hosts(store.latest_lines(), None)
     rows = status_rows(hosts, NOW, dt.timedelta(days=1))
     assert status_table(lines, NOW, dt.timedelta(days=1)) == [row.cells() for row in rows]
-    render.table(("host", "state", "agent", "policy", "last report", "why"), [row.cells() for row in rows])
+    render.table(("host", "state", "source", "agent", "policy", "last report", "why"), [row.cells() for row in rows])
     json.dumps([row.document() for row in rows], ensure_ascii=False).encode("utf-8")
     render_page(generated_at="now", store="s", status=rows, exemptions=None, uncovered=[], refused=0)
 

@@ -145,7 +145,7 @@ def test_the_rendered_page_shows_every_host_state_and_exemption(tmp_path):
     assert parsed.counts == {"violation": 3, "error": 2, "stale": 1, "unreported": 1, "exempt": 1, "compliant": 1}
     hosts = {row[0]: row for row in parsed.tables["hosts"] if row}
     assert {name: row[1] for name, row in hosts.items()} == DEMO_STATES
-    assert hosts["lab-ep-05"][6] == "tiktok exempt EX-2026-014 (pid 4242 TikTok)"
+    assert hosts["lab-ep-05"][7] == "tiktok exempt EX-2026-014 (pid 4242 TikTok)"
     exemptions = {row[0]: row for row in parsed.tables["exemptions"] if row}
     assert exemptions["EX-2026-014"][3] == "lab-ep-05 applied app present"
     assert exemptions["EX-2025-031"][2].startswith("2025-12-31 expired")
@@ -164,7 +164,8 @@ def test_report_data_is_escaped_and_nothing_is_fetched():
     report = LatestReport(host=host, as_of="2026-11-24T12:00:00Z", state="violation",
                           reason="banned app found: tiktok", agent_text="0.1.0", policy_text="v7",
                           findings_text="tiktok violation (pid 1 <script>)", dropped=0, clock_text=None,
-                          groups_text="general", agent_version="0.1.0", detection=None, policy_version=7,
+                          source="agent", groups_text="general", agent_version="0.1.0", detection=None,
+                          policy_version=7,
                           policy_state="valid", policy_rejection=None, exemptions_text="", findings_json=finding,
                           clock_ahead=0)
     (row,) = status_rows([FleetHost(host, report, True)], dt.datetime(2026, 11, 24, 13, tzinfo=dt.timezone.utc),

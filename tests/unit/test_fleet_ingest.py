@@ -231,7 +231,7 @@ EARLIER_HOSTS = {
 }
 
 
-EARLIER_VERSIONS = (*sorted(EARLIER_HOSTS), 4)
+EARLIER_VERSIONS = (*sorted(EARLIER_HOSTS), 4, 5)
 # Refused files as every schema before 5 named them, and the folder beside the store they were kept in.
 QUARANTINE_NAMES = ("ALTER TABLE refused RENAME TO quarantine; "
                     "ALTER TABLE quarantine RENAME COLUMN refused_at TO quarantined_at; "
@@ -241,8 +241,10 @@ QUARANTINE_NAMES = ("ALTER TABLE refused RENAME TO quarantine; "
 def make_earlier(path: str, version: int) -> None:
     """The store as banwatch of schema `version` left it: before 4, `reports` without what schema
     4 added (report sequences and arrival), its index by generation time, and that schema's
-    `hosts`; before 5, the refused files named `quarantine`, in `<store>-quarantine`."""
-    script = QUARANTINE_NAMES
+    `hosts`; before 5, the refused files named `quarantine`, in `<store>-quarantine`; before 6, no
+    report's `source` (every one was an agent's)."""
+    script = "ALTER TABLE reports DROP COLUMN source; ALTER TABLE hosts DROP COLUMN source; "
+    script += QUARANTINE_NAMES if version < 5 else ""
     if version < 4:
         columns, copied = EARLIER_HOSTS[version]
         dropped = "".join(f"ALTER TABLE reports DROP COLUMN {c}; " for c in ("epoch", "sequence", "clock_ahead"))
@@ -254,7 +256,7 @@ def make_earlier(path: str, version: int) -> None:
     with sqlite3.connect(path) as db:
         db.executescript(f"{script}PRAGMA user_version = {version};")
     refused = sibling_dirs(path)[0]
-    if os.path.isdir(refused):
+    if version < 5 and os.path.isdir(refused):
         os.rename(refused, legacy_refused_dir(path))
 
 
@@ -280,7 +282,7 @@ def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, versio
     assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T12:02:00Z"
 
 
-@pytest.mark.parametrize("version", EARLIER_VERSIONS)
+@pytest.mark.parametrize("version", EARLIER_VERSIONS[:-1])
 def test_an_upgrade_keeps_every_file_refused_before_under_the_new_names(fleet, version):
     """Before schema 5 the refused files were `quarantine` (table, counts and folder): each is
     still listed, counted and kept after the upgrade, and the next refused file joins them."""

@@ -62,7 +62,7 @@ def test_every_demo_host_has_its_exact_state(store):
     assert by_host["lab-ep-07"].reason.startswith("rejected a policy: rollback: version 6")
     assert by_host["lab-ep-08"].reason == "source failed: dpkg: dpkg database unreadable"
     assert by_host["lab-ep-04"].reason == "no report for 2 d (expected within 1 d)"
-    assert by_host["lab-ep-02"].cells()[2:4] == ("0.1.0", "v7")
+    assert by_host["lab-ep-02"].cells()[2:5] == ("agent", "0.1.0", "v7")
     assert {key: by_host["lab-ep-02"].document()[key] for key in ("agent_version", "policy_version", "policy_state")} \
         == {"agent_version": "0.1.0", "policy_version": 7, "policy_state": "valid"}
     assert state_counts(row.state for row in rows) == {"violation": 3, "error": 2, "stale": 1, "unreported": 1,
@@ -161,22 +161,23 @@ def test_dropped_reports_and_detection_are_shown(tmp_path, source):
     document = row.document()
     assert (row.state, document["dropped_reports"], document["detection"]) == ("compliant", 3, "polling")
     assert row.detail_lines() == ["nothing banned found", "3 earlier report(s) dropped by the device's full spool"]
-    assert row.cells() == ("lab-ep-20", "compliant", "0.1.0 (polling)", "v7", NOW_TEXT,
+    assert row.cells() == ("lab-ep-20", "compliant", "agent", "0.1.0 (polling)", "v7", NOW_TEXT,
                            "nothing banned found; 3 earlier report(s) dropped by the device's full spool")
 
 
 def test_a_status_row_says_how_the_policy_stands_and_when_nothing_is_known():
     report = LatestReport(host="ws-1", as_of=NOW_TEXT, state="compliant", reason="nothing banned found",
                           agent_text=agent_text("0.2.0", None), policy_text=policy_text(9, "expired"),
-                          findings_text="", dropped=0, clock_text=None, groups_text="general", agent_version="0.2.0",
+                          findings_text="", dropped=0, clock_text=None, source="agent", groups_text="general",
+                          agent_version="0.2.0",
                           detection=None, policy_version=9, policy_state="expired", policy_rejection=None,
                           exemptions_text="", findings_json="[]", clock_ahead=0)
     (reported, silent) = status_rows([FleetHost("ws-1", report, True), FleetHost("ws-2", None, True, ("finance",))],
                                      NOW, DAY)
-    assert reported.cells() == ("ws-1", "compliant", "0.2.0", "v9 expired", NOW_TEXT, "nothing banned found")
+    assert reported.cells() == ("ws-1", "compliant", "agent", "0.2.0", "v9 expired", NOW_TEXT, "nothing banned found")
     assert reported.groups == ("general",) and reported.findings == ()
-    assert silent.cells() == ("ws-2", "unreported", None, None, None, "never reported")
-    assert silent.document() == {"host": "ws-2", "state": "unreported", "reason": "never reported",
+    assert silent.cells() == ("ws-2", "unreported", None, None, None, None, "never reported")
+    assert silent.document() == {"host": "ws-2", "state": "unreported", "source": None, "reason": "never reported",
                                  "groups": ("finance",), "agent_version": None, "policy_version": None,
                                  "policy_state": None, "last_report": None, "findings": (), "dropped_reports": 0,
                                  "detection": None, "in_inventory": True, "generated_at": None,

@@ -265,7 +265,7 @@ def test_a_running_agent_maps_neither_the_ssh_key_code_nor_libsodium(tmp_path):
     device.write_config(mode="monitor", detection="polling", report_delay=0)
     agent = subprocess.Popen(device.agent_command(), stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: (device.state_dir / "last-report.json").exists(), timeout=30, what="the first report")
+        wait_for((device.state_dir / "last-report.json").exists, timeout=30, what="the first report")
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
     finally:
         agent.terminate()

@@ -1,8 +1,8 @@
 """Where the fleet store and its inputs live unless an option says otherwise, and the fleet's
 other defaults.
 
-A fleet configuration file (YAML: `store`, `inventory`, `enrolled`, `dropbox`, `policy`) names the
-paths once, so an admin types `banwatch fleet status`, not five options. It is the file given
+A fleet configuration file (YAML: `store`, `inventory`, `enrolled`, `dropbox`, `policy`,
+`export`) names the paths once, so an admin types `banwatch fleet status`, not six options. It is the file given
 with `--config`, else the one $BANWATCH_FLEET_CONFIG names, else /etc/banwatch/fleet.yml when it
 exists. Without one, the store is `./fleet.db` and the inputs must be named.
 """
@@ -18,7 +18,7 @@ from banwatch.core.errors import InputError, Problem
 STORE_NAME = "fleet.db"
 CONFIG_VARIABLE = "BANWATCH_FLEET_CONFIG"
 SYSTEM_CONFIG = "/etc/banwatch/fleet.yml"
-CONFIG_KEYS = ("store", "inventory", "enrolled", "dropbox", "policy")
+CONFIG_KEYS = ("store", "inventory", "enrolled", "dropbox", "policy", "export")
 # A host whose last report is older than this is `stale`: agents scan every 10 minutes by
 # default, so a day of silence means the device is off, cut off, or its agent is not running.
 STALE_AFTER = dt.timedelta(hours=24)
@@ -42,6 +42,7 @@ class FleetDefaults:
     enrolled: str | None = None
     dropbox: str | None = None
     policy: str | None = None
+    export: str | None = None  # the folder `banwatch export` wrote, for `fleet import`
     config: str | None = None  # the file these come from
 
 

@@ -47,7 +47,7 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
 def _status_cells(row: StatusRow) -> list[str]:
     report = row.entry.report
     skew = '<br><span class="badge skew">clock skew</span>' if report is not None and report.clock_text else ""
-    return [_e(row.host), _badge(row.state), _e(", ".join(row.groups)), _e(row.agent), _e(row.policy),
+    return [_e(row.host), _badge(row.state), _e(row.source), _e(", ".join(row.groups)), _e(row.agent), _e(row.policy),
             _e(row.last_report) + skew,
             "<br>".join(_e(line) for line in row.detail_lines())]
 
@@ -73,7 +73,8 @@ def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
     counts = state_counts(row.state for row in status)
     tiles = "".join(f'<div class="count {state}" data-state="{state}"><b>{count}</b><span>{state}</span></div>'
                     for state, count in counts.items())
-    host_table = _table("hosts", ("host", "state", "groups", "agent", "policy", "last report", "findings / why"),
+    host_table = _table("hosts", ("host", "state", "source", "groups", "agent", "policy", "last report",
+                                  "findings / why"),
                         (_status_cells(row) for row in status), "No hosts: no inventory given and nothing ingested.")
     if exemptions is None:
         exemption_part = '<p class="none" id="exemptions">No exemption register given (--policy).</p>'

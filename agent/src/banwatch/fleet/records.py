@@ -29,7 +29,7 @@ MAX_INTEGER = 2**63 - 1
 
 
 # One encoder for every record (json.dumps with options builds a new one per call).
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _malformed(what: str) -> ReportRejected:
@@ -182,9 +182,9 @@ def report_record(report: dict[str, Any], content_sha256: str) -> ReportRecord:
         verdict=verdict,
         violations=violations,
         exempt=exempt,
-        source_errors=_dumps(source_errors),
+        source_errors=dumps(source_errors),
         dropped=dropped,
-        findings=_dumps(compact),
+        findings=dumps(compact),
         state=state,
         reason=reason,
         epoch=epoch,

@@ -5,10 +5,13 @@ Precedence, first match wins:
               old: the last thing known is a violation, and it is never hidden)
   stale       the latest report is older than the stale interval: nothing current is known
               (its age is that of its `as_of`, which a clock running ahead cannot push on)
-  error       the device rejected a policy, or a source failed, in its latest report
+  error       the device rejected a policy, or a source failed, in its latest report (a managed
+              device: its manager reports an error, or a policy it could not apply)
   exempt      banned apps found, every one covered by an exemption
+  unreported  in the inventory, never heard from; or a managed device whose manager cannot see
+              all its apps (a personal profile, User Enrollment) and saw nothing banned: the
+              absence of an app there proves nothing, so it is never `compliant`
   compliant   nothing banned found
-  unreported  in the inventory, never heard from
 
 What a report says (`report_state`) is decided once, at ingest, and stored with it; a view
 adds only what depends on the moment it is looked at (`StateJudge`: stale, unreported).
@@ -37,8 +40,10 @@ class Reported(Protocol):
 
 
 def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, Any]],
-                 policy_rejection: str | None, source_errors: Sequence[str], exempt: int) -> tuple[str, str]:
-    """(state, why) as of the moment the report was made."""
+                 policy_rejection: str | None, source_errors: Sequence[str], exempt: int,
+                 unseen: str | None = None) -> tuple[str, str]:
+    """(state, why) as of the moment the report was made. `unseen`: why the apps it lists are not
+    all the device has (a managed device's manager sees only part of it); None: they are."""
     if violations or verdict == VIOLATION:
         apps = sorted({f["app"] for f in findings if f["verdict"] == VIOLATION})
         return VIOLATION, f"banned app found: {', '.join(apps) or violations}"
@@ -49,6 +54,8 @@ def report_state(*, violations: int, verdict: str, findings: Sequence[dict[str, 
     if exempt:
         covers = sorted({f["exemption"] for f in findings if f["verdict"] == EXEMPT and f["exemption"]})
         return EXEMPT, f"exempt under {', '.join(covers)}"
+    if unseen:
+        return UNREPORTED, f"apps not visible: {unseen}"
     return COMPLIANT, "nothing banned found"
 
 

@@ -27,6 +27,9 @@ from banwatch.core.timestamps import isoformat, parse_time
 from banwatch.fleet.cell_texts import agent_text, clock_text, findings_text, policy_text
 from banwatch.fleet.defaults import CLOCK_TOLERANCE, legacy_refused_dir, sibling_dirs
 
+# A report's `source` when the device's agent sent it; a managed device's is its manager's name.
+AGENT = "agent"
+
 
 class ReportRecord(NamedTuple):
     """One report as the store keeps it: its `reports` row, in the store's column order and
@@ -60,6 +63,7 @@ class ReportRecord(NamedTuple):
     agent_text: str
     policy_text: str | None
     findings_text: str
+    source: str = AGENT  # who made the report: the agent, or the manager a listing was imported from
 
 
 def clock_ahead(generated_at: str, received_at: str, tolerance: dt.timedelta = CLOCK_TOLERANCE) -> int:
@@ -88,12 +92,12 @@ class Arrival:
         return self.received_at, self.received_at, ahead, clock_text(generated_at, ahead)
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A host's latest report as the status table shows it (`ReportLine`): its name, what its state is
 # judged from, its cells' texts. First in `hosts`, so the table reads the front of each row only.
 # Kept for speed: `fleet status` reading all of `latest()` instead costs 26% more CPU on bench_fleet.
 _LINE_COLUMNS = ("host", "as_of", "state", "reason", "agent_text", "policy_text", "findings_text", "dropped",
-                 "clock_text")
+                 "clock_text", "source")
 # The rest the views read of it (`LatestReport`); the report id stays the key to everything else.
 _DETAIL_COLUMNS = ("groups", "agent_version", "detection", "policy_version", "policy_state", "policy_rejection",
                    "exemptions", "findings", "clock_ahead")
@@ -110,6 +114,7 @@ CREATE TABLE hosts (
     findings_text TEXT NOT NULL,
     dropped INTEGER NOT NULL,
     clock_text TEXT,
+    source TEXT NOT NULL DEFAULT 'agent',
     report_id TEXT NOT NULL,
     groups TEXT NOT NULL,
     agent_version TEXT NOT NULL,
@@ -129,6 +134,8 @@ _ADDED_REPORT_COLUMNS = (
     "sequence INTEGER",
     "clock_ahead INTEGER NOT NULL DEFAULT 0",  # seconds dated past its arrival, beyond the tolerance
 )
+# The column schema 6 added to `reports` and `hosts`: who made a report (`ReportRecord.source`).
+_SOURCE_COLUMN = f"source TEXT NOT NULL DEFAULT '{AGENT}'"
 # A report's `as_of` from its `reports` row (`hosts` keeps it as a column: staleness reads it).
 AS_OF = "CASE WHEN clock_ahead THEN received_at ELSE generated_at END"
 SCHEMA = HOSTS_TABLE + f""";
@@ -155,7 +162,8 @@ CREATE TABLE reports (
     state TEXT NOT NULL,
     reason TEXT NOT NULL,
     copies INTEGER NOT NULL DEFAULT 1,
-    {", ".join(_ADDED_REPORT_COLUMNS)}
+    {", ".join(_ADDED_REPORT_COLUMNS)},
+    {_SOURCE_COLUMN}
 );
 -- Which epoch of a host's report sequence was stored first (`UPSERT_LATEST`).
 CREATE INDEX reports_by_epoch ON reports (host, epoch);
@@ -218,8 +226,8 @@ UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S60
 report_row = itemgetter(*map(_RECEIVED.index, _REPORT_COLUMNS))
 host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
 # Schemas 1 to 3 kept `reports` as 3 does and `hosts` their own way (it is made again); 4 differs
-# from this one in the refused files' names only.
-_UPGRADABLE = (1, 2, 3, 4)
+# from 5 in the refused files' names only; 5 from this one in `source` (agent reports only).
+_UPGRADABLE = (1, 2, 3, 4, 5)
 # Schema 5 named the refused files `refused`: they were `quarantine`, the device's word for a seized executable.
 _RENAME_REFUSED = ("ALTER TABLE quarantine RENAME TO refused",
                    "ALTER TABLE refused RENAME COLUMN quarantined_at TO refused_at",
@@ -227,9 +235,12 @@ _RENAME_REFUSED = ("ALTER TABLE quarantine RENAME TO refused",
 
 
 def _upgrade_statements(version: int) -> list[str]:
-    """A store of schema `version` → this schema: from before 4, `_sequence_statements`; then the
-    refused files' new names."""
-    return [*(_sequence_statements() if version < 4 else ()), *_RENAME_REFUSED]
+    """A store of schema `version` → this schema: from before 4, `_sequence_statements` (which makes
+    `hosts` again, with `source`); before 5, the refused files' new names; then `source`, every
+    report so far being an agent's."""
+    return [*(_sequence_statements() if version < 4 else ()), *(_RENAME_REFUSED if version < 5 else ()),
+            f"ALTER TABLE reports ADD COLUMN {_SOURCE_COLUMN}",
+            *((f"ALTER TABLE hosts ADD COLUMN {_SOURCE_COLUMN}",) if version >= 4 else ())]
 
 
 def _sequence_statements() -> list[str]:
@@ -238,6 +249,7 @@ def _sequence_statements() -> list[str]:
     clock running ahead pins it no longer. The arrival columns are made as ingest makes them."""
     values = {name: f"{name}({', '.join(columns)})" for name, (_, columns) in _TEXT_FUNCTIONS.items()}
     values["as_of"] = AS_OF
+    values["source"] = f"'{AGENT}'"  # `reports` gains its `source` after this
     select = ", ".join(values.get(c, c) for c in _HOST_COLUMNS)
     newest = ("SELECT id FROM (SELECT rowid AS id, row_number() OVER (PARTITION BY host "  # noqa: S608
               f"ORDER BY {AS_OF} DESC, report_id DESC) AS place FROM reports) WHERE place = 1")
@@ -264,6 +276,7 @@ class ReportLine(NamedTuple):
     findings_text: str  # "" for no findings
     dropped: int
     clock_text: str | None  # None: dated no later than its arrival allows (`Arrival`)
+    source: str  # `agent`, or the manager a listing was imported from
 
 
 class LatestReport(NamedTuple):
@@ -279,6 +292,7 @@ class LatestReport(NamedTuple):
     findings_text: str
     dropped: int
     clock_text: str | None
+    source: str
     groups_text: str
     agent_version: str
     detection: str | None

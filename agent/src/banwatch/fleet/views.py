@@ -72,7 +72,8 @@ class StatusRow(NamedTuple):
 
     host: str
     state: str
-    agent: str | None  # `0.1.0 (polling)`; None: never reported
+    source: str | None  # `agent`, or the manager its listing came from; None: never reported
+    agent: str | None  # `0.1.0 (polling)`, a managed device's enrolment; None: never reported
     policy: str | None  # `v7`, `v7 expired`
     last_report: str | None
     detail: str  # the findings of a violation or an exemption, else why; dropped reports noted
@@ -80,8 +81,8 @@ class StatusRow(NamedTuple):
     entry: FleetHost
 
     def cells(self) -> tuple[str | None, ...]:
-        """host, state, agent, policy, last report, detail: the table's row."""
-        return self[:6]
+        """host, state, source, agent, policy, last report, detail: the table's row."""
+        return self[:7]
 
     @property
     def in_inventory(self) -> bool:
@@ -107,7 +108,8 @@ class StatusRow(NamedTuple):
 
     def document(self) -> dict[str, Any]:
         report = self.entry.report
-        return {"host": self.host, "state": self.state, "reason": self.reason, "groups": self.groups,
+        return {"host": self.host, "state": self.state, "source": self.source, "reason": self.reason,
+                "groups": self.groups,
                 "agent_version": report and report.agent_version, "policy_version": report and report.policy_version,
                 "policy_state": report and report.policy_state, "last_report": self.last_report,
                 "findings": self.findings, "dropped_reports": report.dropped if report else 0,
@@ -129,19 +131,20 @@ def _plain(report: Shown) -> bool:
 def _status_row(entry: FleetHost, state: str, reason: str) -> StatusRow:
     report = entry.latest
     if report is None:
-        return StatusRow(entry.name, state, None, None, None, reason, reason, entry)
+        return StatusRow(entry.name, state, None, None, None, None, reason, reason, entry)
     if _plain(report):
         detail = reason
     else:  # the stored line of all findings joins as the findings one by one would
         findings = (report.findings_text,) if report.findings_text else ()
         detail = SEPARATOR.join(detail_lines(state, reason, findings, report.dropped, report.clock_text))
-    return StatusRow(entry.name, state, report.agent_text, report.policy_text, report.as_of, detail, reason, entry)
+    return StatusRow(entry.name, state, report.source, report.agent_text, report.policy_text, report.as_of, detail,
+                     reason, entry)
 
 
 # The cells of a host whose report is current and plain, in the table's order, straight from its
 # stored line (the fields a `ReportLine` and a `LatestReport` both begin with).
 _PLAIN_CELLS = itemgetter(*map(ReportLine._fields.index,
-                               ("host", "state", "agent_text", "policy_text", "as_of", "reason")))
+                               ("host", "state", "source", "agent_text", "policy_text", "as_of", "reason")))
 
 
 def status_table(hosts: Iterable[FleetHost], now: dt.datetime, stale_after: dt.timedelta) -> list[tuple[object, ...]]:

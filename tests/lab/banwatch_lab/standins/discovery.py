@@ -33,6 +33,8 @@ def schema(name: str) -> dict[str, Any]:
         if "$ref" in node:
             return {"$ref": f"#/definitions/{node['$ref']}"}
         converted = {key: convert(value) for key, value in node.items() if key not in _DROPPED}
+        if converted.get("type") == "any":  # discovery's "any JSON value", which JSON Schema says by no type
+            del converted["type"]
         if converted.get("type") == "object" and "properties" in converted:
             converted.setdefault("additionalProperties", False)
         return converted

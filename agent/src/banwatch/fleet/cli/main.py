@@ -1,4 +1,4 @@
-"""`fleet ingest | status | exemptions | rollout | report`: the security admin's view of the fleet.
+"""`fleet ingest | import | status | exemptions | rollout | report`: the security admin's view of the fleet.
 
 Paths default to the fleet configuration's (see `banwatch.fleet.defaults`); every one can be given.
 Exit codes: `status` 1 when any host is in violation; `ingest` 1 when a file was refused;
@@ -22,6 +22,9 @@ from banwatch.fleet.defaults import (
 )
 
 FORMATS = ("table", "json", "csv")
+# The managers `fleet import` reads (as control/managed/inventory.py names them); Santa's event
+# uploads are not read yet (docs/fleet.md, "Managed devices").
+IMPORTERS = ("android_management", "apple_mdm", "intune")
 _RUN, _RUN_WITH_POLICY = "banwatch.fleet.cli.views", "banwatch.fleet.cli.policy_views"
 
 
@@ -77,6 +80,20 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--policy-version", type=int, metavar="V")
     which.add_argument("--agent-version", metavar="V")
     rollout.add_argument("--format", choices=FORMATS, default="table")
+
+    managed = command("import", "load a device manager's listings of its devices into the fleet store",
+                      lazy("banwatch.fleet.cli.imports", "run_import"))
+    managed.add_argument("manager", choices=IMPORTERS, metavar="MANAGER", help=", ".join(IMPORTERS))
+    managed.add_argument("files", nargs="+", metavar="FILE", help="listing pages, as the manager's API returns them")
+    managed.add_argument("--inventory", metavar="INV", help="the inventory whose hosts' banwatch_managed_device_id "
+                         "the devices are matched by (default: the configuration's)")
+    managed.add_argument("--policy", metavar="DIR", help="policy source: which apps are banned or under review "
+                         "(default: the configuration's)")
+    managed.add_argument("--export", metavar="DIR", help="the folder 'banwatch export' wrote: each device's document, "
+                         "its exemptions and policy version (default: the configuration's; without one, no "
+                         "exemption covers a managed device)")
+    managed.add_argument("--checked-in", metavar="TIME", help="apple_mdm, a bare response plist: when the device "
+                         "sent it (RFC 3339)")
 
     report = viewing("report", "write the fleet as one static, self-contained HTML page",
                      lazy(_RUN_WITH_POLICY, "run_report"))

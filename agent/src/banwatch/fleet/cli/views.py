@@ -103,7 +103,7 @@ def emit(fmt: str, documents: Callable[[], list[dict[str, Any]]], headers: Seque
 
 # --- status -----------------------------------------------------------------------------------
 
-STATUS_HEADERS = ("host", "state", "agent", "policy", "last report", "findings / why")
+STATUS_HEADERS = ("host", "state", "source", "agent", "policy", "last report", "findings / why")
 _STATE_COLUMN = STATUS_HEADERS.index("state")
 
 
