@@ -10,8 +10,9 @@ from banwatch.control.policy_source import PolicySource, load_policy_source
 from banwatch.core import render
 from banwatch.core.atomic import write_atomic
 from banwatch.core.cli import EXIT_OK, print_json
+from banwatch.core.cycles import cycle_collector_paused
 from banwatch.core.timestamps import isoformat
-from banwatch.fleet.cli.views import emit, load_hosts, now_utc, stale_interval, without_cycle_collection
+from banwatch.fleet.cli.views import emit, load_hosts, now_utc, stale_interval
 from banwatch.fleet.defaults import FleetDefaults, fleet_defaults, required
 from banwatch.fleet.html import render_page
 from banwatch.fleet.views import ExemptionRow, exemption_view, status_rows
@@ -27,7 +28,7 @@ def _policy(args: argparse.Namespace, defaults: FleetDefaults) -> PolicySource:
 EXEMPTION_HEADERS = ("exemption", "app", "expires", "status", "host", "cover", "app present", "host state")
 
 
-@without_cycle_collection()
+@cycle_collector_paused()
 def run_exemptions(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)
     defaults = fleet_defaults(args.config)
@@ -65,7 +66,7 @@ def _days(days_left: int) -> str:
 
 # --- report -----------------------------------------------------------------------------------
 
-@without_cycle_collection()
+@cycle_collector_paused()
 def run_report(args: argparse.Namespace) -> int:
     stale_after = stale_interval(args)
     defaults = fleet_defaults(args.config)
