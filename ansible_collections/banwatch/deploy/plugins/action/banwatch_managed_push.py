@@ -11,6 +11,8 @@ stopping at the first failure, which is named with its HTTP status.
 
 from __future__ import annotations
 
+import re
+
 from ansible.plugins.action import ActionBase
 
 from banwatch.control.managed.push import PushRefused, error_message, replies
@@ -20,6 +22,8 @@ from banwatch.control.policy_source import PolicySource, load_policy_source
 from banwatch.core.errors import InputError
 
 _MANAGERS = ("android_management", "intune")
+# What a created object's id may be before it goes into the next write's URL (Graph's are GUIDs).
+_CREATED_ID = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 
 
 def manager_push(manager: str, export_dir: str, source: PolicySource, api_url: str) -> AndroidPush | IntunePush:
@@ -65,5 +69,10 @@ class ActionModule(ActionBase):
                         "msg": f"{write.what}: {write.method} answered {reason}; {done} write(s) before it done, "
                                "nothing after it written: the manager keeps its earlier documents for the rest"}
             if write.key is not None:
-                created[write.key] = str((answer.get("json") or {}).get("id", ""))
+                made = (answer.get("json") or {}).get("id") if isinstance(answer.get("json"), dict) else None
+                if not isinstance(made, str) or not _CREATED_ID.match(made):
+                    return {**result, "failed": True, "written": [w.what for w in plan.writes[:done + 1]],
+                            "msg": f"{write.what}: the manager answered without a usable id ({str(made)[:80]!r}); "
+                                   "nothing after it written"}
+                created[write.key] = made
         return result
