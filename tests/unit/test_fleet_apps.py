@@ -20,7 +20,7 @@ from banwatch.control.policy_source import load_policy_source
 from banwatch.device.sources.observations import Observation
 from banwatch.fleet.enrolled import load_enrolled
 from banwatch.fleet.ingest import Ingest
-from banwatch.fleet.store import FleetStore
+from banwatch.fleet.store import APP_DAYS, APP_SEEN, DAILY_STATES, FleetStore
 from tests.conftest import EXAMPLE_POLICY
 from tests.fleet_reports import Fleet, tiktok_process
 from tests.unit import test_fleet_import
@@ -204,3 +204,16 @@ def test_the_rendered_page_shows_the_apps_and_compliance_as_the_json_does(store,
     chromium(store, "--window-size=1280,2400", f"--screenshot={shot}", (store / "fleet.html").as_uri())
     _, _, colours = png_pixels(shot.read_bytes())
     assert (0xB2, 0x6A, 0x00) in colours and (0x2E, 0x7D, 0x32) in colours  # under-review and compliant bars
+
+
+@pytest.mark.parametrize(("query", "plan"), [
+    (APP_DAYS, "SEARCH reports USING INDEX reports_with_findings (generated_at>?)"),
+    (APP_SEEN, "SEARCH reports USING INDEX reports_with_findings (generated_at>?)"),
+    (DAILY_STATES, "SEARCH reports USING COVERING INDEX reports_by_time (generated_at>?)")])
+def test_the_queries_over_time_read_an_index_not_every_report(tmp_path, query, plan):
+    """A store holds millions of reports: each query searches one of the indexes by time (and the
+    day's counts read the index alone)."""
+    with FleetStore(str(tmp_path / "fleet.db"), create=True) as fleet_store:
+        steps = [row[3] for row in fleet_store.db.execute(f"EXPLAIN QUERY PLAN {query}",
+                                                          ("2026-11-03",) * ("?" in query))]
+    assert plan in steps and not any(step.startswith("SCAN reports") for step in steps)
