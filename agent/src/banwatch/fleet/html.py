@@ -70,20 +70,21 @@ def _days(days_left: int) -> str:
     return f"{-days_left} days ago" if days_left < 0 else f"in {days_left} days"
 
 
-# Bar colours of the charts: an app's by its status, the compliant share green.
+# Bar colours of the charts: an app's by its status, the compliant share green; a day at zero is
+# a thin line: grey, or red on a day hosts reported and none was compliant.
 _BAR = {"banned": "#c62828", "under_review": "#b26a00"}
-_COMPLIANT_BAR, _EMPTY_DAY = "#2e7d32", "#d5d9e0"
+_COMPLIANT_BAR, _EMPTY_DAY, _NONE_COMPLIANT = "#2e7d32", "#d5d9e0", "#c62828"
 _BAR_WIDTH, _GAP = 6, 2
 
 
-def _bars(values: Sequence[tuple[float, str, str]], height: int, colour: str, label: str) -> str:
+def _bars(values: Sequence[tuple[float, str, str, str]], height: int, colour: str, label: str) -> str:
     """An inline SVG bar chart: per day (oldest first) its height as a share of the tallest (0 to
-    1), its hover text and its data attributes. A day at zero shows as a thin grey line."""
+    1), its hover text, its data attributes, and the colour of the thin line a day at zero shows."""
     width = len(values) * (_BAR_WIDTH + _GAP)
     bars = []
-    for n, (share, hover, data) in enumerate(values):
+    for n, (share, hover, data, zero) in enumerate(values):
         tall = max(round(share * (height - 2)), 0)
-        fill, tall = (colour, tall) if tall else (_EMPTY_DAY, 1)
+        fill, tall = (colour, tall) if tall else (zero, 2)
         bars.append(f'<rect x="{n * (_BAR_WIDTH + _GAP)}" y="{height - tall}" width="{_BAR_WIDTH}" height="{tall}" '
                     f'fill="{fill}" {data}><title>{_e(hover)}</title></rect>')
     return (f'<svg class="chart" width="{width}" height="{height}" '
@@ -92,7 +93,7 @@ def _bars(values: Sequence[tuple[float, str, str]], height: int, colour: str, la
 
 def _app_chart(row: AppRow, window: Window) -> str:
     tallest = max(row.daily) or 1
-    return _bars([(n / tallest, f"{day}: {n} device(s)", f'data-day="{day}" data-devices="{n}"')
+    return _bars([(n / tallest, f"{day}: {n} device(s)", f'data-day="{day}" data-devices="{n}"', _EMPTY_DAY)
                   for day, n in zip(window.dates(), row.daily)], 28, _BAR.get(row.status, "#1565c0"),
                  f"{row.app}: devices per day")
 
@@ -108,7 +109,8 @@ def _compliance_part(days: Sequence[ComplianceDay]) -> str:
         return '<p class="none" id="compliance">No reports in the window.</p>'
     last = reported[-1]
     chart = _bars([(d.share or 0.0, f"{d.day}: {d.compliant} of {d.hosts} host(s) compliant",
-                    f'data-day="{d.day}" data-hosts="{d.hosts}" data-compliant="{d.compliant}"') for d in days],
+                    f'data-day="{d.day}" data-hosts="{d.hosts}" data-compliant="{d.compliant}"',
+                    _NONE_COMPLIANT if d.hosts else _EMPTY_DAY) for d in days],
                   60, _COMPLIANT_BAR, "share of reporting hosts compliant, per day")
     return (f'<div id="compliance">{chart}<p class="muted">{days[0].day} to {days[-1].day}: of the hosts that '
             f'reported each day, those whose every report that day stated compliant. Last day with reports, '
