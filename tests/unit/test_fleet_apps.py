@@ -158,7 +158,8 @@ def test_json_csv_and_table_show_the_same_numbers(store, exported, capsys):
 
 @pytest.mark.parametrize("option", [
     ("--since", "-3", "--since: '-3' days"), ("--since", "0", "--since: '0' days"),
-    ("--since", "ten", "--since: 'ten' days"), ("--status", "tolerated", "--status: unknown status 'tolerated'")])
+    ("--since", "ten", "--since: 'ten' days"), ("--since", "99999999999", "--since: '99999999999' days"),
+    ("--since", "٣", "--since: '٣' days"), ("--status", "tolerated", "--status: unknown status 'tolerated'")])
 def test_a_bad_option_exits_2_with_one_line(store, exported, capsys, option):
     name, value, named = option
     capsys.readouterr()

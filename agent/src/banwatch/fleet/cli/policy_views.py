@@ -78,10 +78,14 @@ def _days(days_left: int) -> str:
 
 # --- apps -------------------------------------------------------------------------------------
 
+# The longest window: ten years of daily counts is already a long row (and a date before year 1 an error).
+_MAX_WINDOW_DAYS = 3660
+
+
 def _window(since: str, today: dt.date) -> Window:
-    days = int(since) if since.isdigit() else 0
-    if days < 1:
-        raise InputError.single("--since", f"'{since}' days", "give a whole number of days, 1 or more")
+    days = int(since) if since.isascii() and since.isdigit() else 0
+    if not 1 <= days <= _MAX_WINDOW_DAYS:
+        raise InputError.single("--since", f"'{since}' days", f"give a whole number of days, 1 to {_MAX_WINDOW_DAYS}")
     return Window(today, days)
 
 
