@@ -231,7 +231,7 @@ EARLIER_HOSTS = {
 }
 
 
-EARLIER_VERSIONS = (*sorted(EARLIER_HOSTS), 4, 5)
+EARLIER_VERSIONS = (*sorted(EARLIER_HOSTS), 4, 5, 6)
 # Refused files as every schema before 5 named them, and the folder beside the store they were kept in.
 QUARANTINE_NAMES = ("ALTER TABLE refused RENAME TO quarantine; "
                     "ALTER TABLE quarantine RENAME COLUMN refused_at TO quarantined_at; "
@@ -242,8 +242,9 @@ def make_earlier(path: str, version: int) -> None:
     """The store as banwatch of schema `version` left it: before 4, `reports` without what schema
     4 added (report sequences and arrival), its index by generation time, and that schema's
     `hosts`; before 5, the refused files named `quarantine`, in `<store>-quarantine`; before 6, no
-    report's `source` (every one was an agent's)."""
-    script = "ALTER TABLE reports DROP COLUMN source; ALTER TABLE hosts DROP COLUMN source; "
+    report's `source` (every one was an agent's); before 7, no index of reports by time."""
+    script = "DROP INDEX reports_by_time; DROP INDEX reports_with_findings; "
+    script += "ALTER TABLE reports DROP COLUMN source; ALTER TABLE hosts DROP COLUMN source; " if version < 6 else ""
     script += QUARANTINE_NAMES if version < 5 else ""
     if version < 4:
         columns, copied = EARLIER_HOSTS[version]
@@ -282,7 +283,7 @@ def test_an_earlier_schema_store_is_brought_up_to_date_when_opened(fleet, versio
     assert latest["lab-ep-02"].state == "violation" and latest["lab-ep-02"].generated_at == "2026-11-24T12:02:00Z"
 
 
-@pytest.mark.parametrize("version", EARLIER_VERSIONS[:-1])
+@pytest.mark.parametrize("version", [v for v in EARLIER_VERSIONS if v < 5])
 def test_an_upgrade_keeps_every_file_refused_before_under_the_new_names(fleet, version):
     """Before schema 5 the refused files were `quarantine` (table, counts and folder): each is
     still listed, counted and kept after the upgrade, and the next refused file joins them."""

@@ -31,6 +31,8 @@ CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 DEVICE_GROUP = "endpoints"
 # `fleet exemptions` flags exemptions that end within this many days.
 EXPIRING_DAYS = 14
+# The days `fleet apps` and the page count reports by (`fleet apps --since`).
+APPS_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The fleet as one static HTML page: counts by state, the host table, the exemptions table.
+"""The fleet as one static HTML page: counts by state, the host table, the exemptions table, the
+ban list's apps with a chart of each one's daily count, and the fleet's compliance over time.
 
-Self-contained (inline CSS, no script, no image, no font to fetch) and locked down by its own
+Self-contained (inline CSS and SVG, no script, no image file, no font to fetch) and locked down by its own
 Content-Security-Policy, so it opens anywhere, offline, and nothing in a report can make it
 load anything. Every value from a report is escaped.
 """
@@ -11,6 +12,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from banwatch.core.render import visible
+from banwatch.fleet.apps import AppRow, ComplianceDay, Window, counts_text
 from banwatch.fleet.views import ExemptionRow, StatusRow, UncoveredApp, state_counts
 
 _CSS = """
@@ -24,6 +26,7 @@ vertical-align:top}th{background:#f3f5f8;font-size:12px;text-transform:uppercase
 .violation{background:#c62828}.error{background:#ad4f00}.stale{background:#7b5ea7}.unreported{background:#6b7280}
 .exempt{background:#1565c0}.compliant{background:#2e7d32}.applied{background:#2e7d32}.pending{background:#b26a00}
 .expired{background:#6b7280}.blocked{background:#c62828}.expiring{background:#b26a00}.active{background:#2e7d32}
+.banned{background:#c62828}.under_review{background:#b26a00}svg.chart{display:block}
 .skew{background:#ad4f00}.muted{color:#5b6475}.none{color:#5b6475;font-style:italic}td:first-child{white-space:nowrap}
 """
 
@@ -67,9 +70,66 @@ def _days(days_left: int) -> str:
     return f"{-days_left} days ago" if days_left < 0 else f"in {days_left} days"
 
 
+# Bar colours of the charts: an app's by its status, the compliant share green; a day at zero is
+# a thin line: grey, or red on a day hosts reported and none was compliant.
+_BAR = {"banned": "#c62828", "under_review": "#b26a00"}
+_COMPLIANT_BAR, _EMPTY_DAY, _NONE_COMPLIANT = "#2e7d32", "#d5d9e0", "#c62828"
+_BAR_WIDTH, _GAP = 6, 2
+
+
+def _bars(values: Sequence[tuple[float, str, str, str]], height: int, colour: str, label: str) -> str:
+    """An inline SVG bar chart: per day (oldest first) its height as a share of the tallest (0 to
+    1), its hover text, its data attributes, and the colour of the thin line a day at zero shows."""
+    width = len(values) * (_BAR_WIDTH + _GAP)
+    bars = []
+    for n, (share, hover, data, zero) in enumerate(values):
+        tall = max(round(share * (height - 2)), 0)
+        fill, tall = (colour, tall) if tall else (zero, 2)
+        bars.append(f'<rect x="{n * (_BAR_WIDTH + _GAP)}" y="{height - tall}" width="{_BAR_WIDTH}" height="{tall}" '
+                    f'fill="{fill}" {data}><title>{_e(hover)}</title></rect>')
+    return (f'<svg class="chart" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">{"".join(bars)}</svg>')
+
+
+def _app_chart(row: AppRow, window: Window) -> str:
+    tallest = max(row.daily) or 1
+    return _bars([(n / tallest, f"{day}: {n} device(s)", f'data-day="{day}" data-devices="{n}"', _EMPTY_DAY)
+                  for day, n in zip(window.dates(), row.daily)], 28, _BAR.get(row.status, "#1565c0"),
+                 f"{row.app}: devices per day")
+
+
+def _app_cells(row: AppRow, window: Window) -> list[str]:
+    return [_e(row.app), _badge(row.status), _e(row.devices), _e(counts_text(row.by_group)),
+            _e(counts_text(row.by_source)), _e(row.first_seen), _e(row.last_seen), _app_chart(row, window)]
+
+
+def _compliance_part(days: Sequence[ComplianceDay]) -> str:
+    reported = [d for d in days if d.hosts]
+    if not reported:
+        return '<p class="none" id="compliance">No reports in the window.</p>'
+    last = reported[-1]
+    chart = _bars([(d.share or 0.0, f"{d.day}: {d.compliant} of {d.hosts} host(s) compliant",
+                    f'data-day="{d.day}" data-hosts="{d.hosts}" data-compliant="{d.compliant}"',
+                    _NONE_COMPLIANT if d.hosts else _EMPTY_DAY) for d in days],
+                  60, _COMPLIANT_BAR, "share of reporting hosts compliant, per day")
+    return (f'<div id="compliance">{chart}<p class="muted">{days[0].day} to {days[-1].day}: of the hosts that '
+            f'reported each day, those whose every report that day stated compliant. Last day with reports, '
+            f'{_e(last.day)}: {last.compliant} of {last.hosts}.</p></div>')
+
+
+def _apps_part(apps: Sequence[AppRow] | None, window: Window | None) -> str:
+    if apps is None or window is None:
+        return '<p class="none" id="apps">No ban list given (--policy).</p>'
+    return _table("apps", ("app", "status", "devices now", "by group", "by source", "first seen", "last seen",
+                           f"devices per day, {window.first.isoformat()} to {window.today.isoformat()}"),
+                  (_app_cells(row, window) for row in apps), "The ban list holds no app.")
+
+
 def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
                 exemptions: Sequence[ExemptionRow] | None, uncovered: Sequence[UncoveredApp],
-                refused: int) -> str:
+                refused: int, apps: Sequence[AppRow] | None = None, window: Window | None = None,
+                compliance: Sequence[ComplianceDay] = ()) -> str:
+    """`apps` None: no ban list given; `compliance` empty: no over-time section (no window)."""
     counts = state_counts(row.state for row in status)
     tiles = "".join(f'<div class="count {state}" data-state="{state}"><b>{count}</b><span>{state}</span></div>'
                     for state, count in counts.items())
@@ -101,5 +161,9 @@ def render_page(*, generated_at: str, store: str, status: Sequence[StatusRow],
 {exemption_part}
 <h2>Exempted apps present without cover</h2>
 {uncovered_part}
+<h2>Apps of the ban list</h2>
+{_apps_part(apps, window)}
+<h2>Compliance over time</h2>
+{_compliance_part(compliance)}
 </body></html>
 """

@@ -92,7 +92,7 @@ class Arrival:
         return self.received_at, self.received_at, ahead, clock_text(generated_at, ahead)
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # A host's latest report as the status table shows it (`ReportLine`): its name, what its state is
 # judged from, its cells' texts. First in `hosts`, so the table reads the front of each row only.
 # Kept for speed: `fleet status` reading all of `latest()` instead costs 26% more CPU on bench_fleet.
@@ -138,6 +138,25 @@ _ADDED_REPORT_COLUMNS = (
 _SOURCE_COLUMN = f"source TEXT NOT NULL DEFAULT '{AGENT}'"
 # A report's `as_of` from its `reports` row (`hosts` keeps it as a column: staleness reads it).
 AS_OF = "CASE WHEN clock_ahead THEN received_at ELSE generated_at END"
+# What `fleet apps` and the page's compliance over time read, by time (schema 7): every report's
+# host and state (a covering index: `as_of` is made from it, the rows are never read), and the
+# reports with findings (few: most reports find nothing). By `generated_at`, not `as_of` (SQLite
+# 3.40 reads the rows behind an index on an expression): a report's `as_of` is never later than
+# its `generated_at`, so `generated_at >= day` picks out every report whose `as_of` may be (`SINCE`).
+_TIME_INDEXES = ("CREATE INDEX reports_by_time ON reports (generated_at, clock_ahead, received_at, host, state)",
+                 "CREATE INDEX reports_with_findings ON reports (generated_at) WHERE findings != '[]'")
+# The reports since a day (`?`, `YYYY-MM-DD`): by the index, then exactly.
+SINCE = f"generated_at >= ?1 AND {AS_OF} >= ?1"
+# `fleet apps`' queries, each by one of `_TIME_INDEXES` (the tests read their plans): the apps of
+# the reports with findings since a day, by day, and of all of them; every report's state since a day.
+_FINDINGS = "FROM reports, json_each(reports.findings) AS f WHERE findings != '[]'"
+APP_DAYS = (f"SELECT substr({AS_OF}, 1, 10) AS day, json_extract(f.value, '$.app') AS app, "
+            f"count(DISTINCT host) {_FINDINGS} AND {SINCE} GROUP BY day, app")
+APP_SEEN = (f"SELECT json_extract(f.value, '$.app') AS app, min({AS_OF}), max({AS_OF}) "
+            f"{_FINDINGS} AND generated_at >= '' GROUP BY app")
+DAILY_STATES = (f"SELECT substr({AS_OF}, 1, 10) AS day, count(DISTINCT host), "  # noqa: S608 - constants
+                f"count(DISTINCT CASE WHEN state != 'compliant' THEN host END) FROM reports "
+                f"WHERE {SINCE} GROUP BY day")
 SCHEMA = HOSTS_TABLE + f""";
 CREATE TABLE reports (
     report_id TEXT PRIMARY KEY,
@@ -167,6 +186,7 @@ CREATE TABLE reports (
 );
 -- Which epoch of a host's report sequence was stored first (`UPSERT_LATEST`).
 CREATE INDEX reports_by_epoch ON reports (host, epoch);
+""" + ";\n".join(_TIME_INDEXES) + """;
 -- A rowid table: each large envelope is appended, only the small report-id index takes random inserts.
 CREATE TABLE envelopes (report_id TEXT NOT NULL UNIQUE, envelope BLOB NOT NULL);
 CREATE TABLE refused (
@@ -226,8 +246,9 @@ UPSERT_LATEST = (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) "  # noqa: S60
 report_row = itemgetter(*map(_RECEIVED.index, _REPORT_COLUMNS))
 host_row = itemgetter(*map(_RECEIVED.index, _HOST_COLUMNS))
 # Schemas 1 to 3 kept `reports` as 3 does and `hosts` their own way (it is made again); 4 differs
-# from 5 in the refused files' names only; 5 from this one in `source` (agent reports only).
-_UPGRADABLE = (1, 2, 3, 4, 5)
+# from 5 in the refused files' names only; 5 from 6 in `source` (agent reports only); 6 from this
+# one in the indexes by time.
+_UPGRADABLE = (1, 2, 3, 4, 5, 6)
 # Schema 5 named the refused files `refused`: they were `quarantine`, the device's word for a seized executable.
 _RENAME_REFUSED = ("ALTER TABLE quarantine RENAME TO refused",
                    "ALTER TABLE refused RENAME COLUMN quarantined_at TO refused_at",
@@ -236,11 +257,12 @@ _RENAME_REFUSED = ("ALTER TABLE quarantine RENAME TO refused",
 
 def _upgrade_statements(version: int) -> list[str]:
     """A store of schema `version` → this schema: from before 4, `_sequence_statements` (which makes
-    `hosts` again, with `source`); before 5, the refused files' new names; then `source`, every
-    report so far being an agent's."""
+    `hosts` again, with `source`); before 5, the refused files' new names; before 6, `source`,
+    every report so far being an agent's; then the indexes by time."""
+    source = (f"ALTER TABLE reports ADD COLUMN {_SOURCE_COLUMN}",
+              *((f"ALTER TABLE hosts ADD COLUMN {_SOURCE_COLUMN}",) if version >= 4 else ()))
     return [*(_sequence_statements() if version < 4 else ()), *(_RENAME_REFUSED if version < 5 else ()),
-            f"ALTER TABLE reports ADD COLUMN {_SOURCE_COLUMN}",
-            *((f"ALTER TABLE hosts ADD COLUMN {_SOURCE_COLUMN}",) if version >= 4 else ())]
+            *(source if version < 6 else ()), *_TIME_INDEXES]
 
 
 def _sequence_statements() -> list[str]:
@@ -498,3 +520,19 @@ class FleetStore:
     def last_ingest(self) -> str | None:
         row = self.db.execute("SELECT max(finished_at) FROM ingests").fetchone()
         return row[0] if row else None
+
+    # --- over time (`fleet apps`) -------------------------------------------------------------
+
+    def app_days(self, since: str) -> list[tuple[str, str, int]]:
+        """(UTC day, app, distinct hosts that reported it that day) for every report since `since`
+        (a day, `YYYY-MM-DD`), whatever its verdict (`APP_DAYS`)."""
+        return self.db.execute(APP_DAYS, (since,)).fetchall()
+
+    def app_seen(self) -> dict[str, tuple[str, str]]:
+        """Each app ever reported: the first and the last time a report had it (`as_of`)."""
+        return {app: (first, last) for app, first, last in self.db.execute(APP_SEEN)}
+
+    def daily_states(self, since: str) -> list[tuple[str, int, int]]:
+        """(UTC day, distinct hosts that reported that day, those of them with a report that day
+        stating anything but `compliant`) since `since` (`DAILY_STATES`)."""
+        return self.db.execute(DAILY_STATES, (since,)).fetchall()

@@ -1,4 +1,4 @@
-"""`fleet ingest | import | status | exemptions | rollout | report`: the security admin's view of the fleet.
+"""`fleet ingest | import | status | exemptions | rollout | apps | report`: the security admin's view of the fleet.
 
 Paths default to the fleet configuration's (see `banwatch.fleet.defaults`); every one can be given.
 Exit codes: `status` 1 when any host is in violation; `ingest` 1 when a file was refused;
@@ -13,6 +13,7 @@ import argparse
 
 from banwatch.core.cli import lazy
 from banwatch.fleet.defaults import (
+    APPS_WINDOW_DAYS,
     CLOCK_TOLERANCE,
     CONFIG_VARIABLE,
     DEVICE_GROUP,
@@ -41,7 +42,8 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(handler=handler)
         return sub
 
-    def viewing(name: str, help_text: str, handler: object) -> argparse.ArgumentParser:
+    def viewing(name: str, help_text: str, handler: object, *, judged: bool = True) -> argparse.ArgumentParser:
+        """A view of the inventory's hosts; `judged`: it shows their states, so staleness counts."""
         sub = command(name, help_text, handler)
         sub.add_argument("--inventory", metavar="INV", help="Ansible YAML inventory, or the FILE.json "
                          "'ansible-inventory --list' writes of any inventory: its hosts that never reported show "
@@ -49,8 +51,9 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument("--group", default=DEVICE_GROUP, metavar="GROUP",
                          help="the inventory group of managed devices (default %(default)s; every host when the "
                          "inventory has no such group)")
-        sub.add_argument("--stale-after", type=float, metavar="HOURS", default=STALE_AFTER.total_seconds() / 3600,
-                         help="a host whose last report is older is stale (default %(default)g)")
+        if judged:
+            sub.add_argument("--stale-after", type=float, metavar="HOURS", default=STALE_AFTER.total_seconds() / 3600,
+                             help="a host whose last report is older is stale (default %(default)g)")
         return sub
 
     ingest = command("ingest", "load reports from the drop box into the fleet store",
@@ -80,6 +83,14 @@ def add_fleet_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--policy-version", type=int, metavar="V")
     which.add_argument("--agent-version", metavar="V")
     rollout.add_argument("--format", choices=FORMATS, default="table")
+
+    apps = viewing("apps", "for every app of the ban list: how many devices have it, where, since when, by day",
+                   lazy(_RUN_WITH_POLICY, "run_apps"), judged=False)
+    apps.add_argument("--policy", metavar="DIR", help="policy source: the ban list (default: the configuration's)")
+    apps.add_argument("--status", metavar="STATUS", help="only the apps of this status: banned or under_review")
+    apps.add_argument("--since", default=str(APPS_WINDOW_DAYS), metavar="DAYS",
+                      help="the daily counts' window, in days up to today (UTC; default %(default)s)")
+    apps.add_argument("--format", choices=FORMATS, default="table")
 
     managed = command("import", "load a device manager's listings of its devices into the fleet store",
                       lazy("banwatch.fleet.cli.imports", "run_import"))
