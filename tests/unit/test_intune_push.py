@@ -48,10 +48,17 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "managed"
 
 
-def test_the_ios_compliance_policy_alone_is_read_and_written_on_graph_beta(tmp_path, banned):
-    export(str(EXAMPLE_POLICY), str(REPO / "inventory" / "example" / "hosts.yml"), str(tmp_path), version=1,
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's Intune export with its iPhones under Intune."""
+    folder = tmp_path_factory.mktemp("full")
+    export(str(EXAMPLE_POLICY), str(REPO / "inventory" / "example" / "hosts.yml"), str(folder), version=1,
            issued_at=ISSUED)
-    push = IntunePush(str(tmp_path), banned, API, BETA)
+    return folder
+
+
+def test_the_ios_compliance_policy_alone_is_read_and_written_on_graph_beta(full, banned):
+    push = IntunePush(str(full), banned, API, BETA)
     found = {read["item"]: Reply(200, {"value": []}) for read in push.reads()}
     found.update({item: Reply(200, {"value": [{"id": f"g{index}", "displayName": item}]})
                   for index, item in enumerate(found) if item.startswith("groups:")})
@@ -235,6 +242,14 @@ def test_a_compliance_policy_body_is_held_to_the_metadata_too(graph):
     unknown = call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", {**body, "restrictedapps": []})
     assert is_graph_error(unknown, 400) and "'restrictedapps' does not exist" in unknown.body["error"]["message"]
     assert is_graph_error(call(graph, "POST", "/beta/deviceManagement/deviceConfigurations", WINDOWS), 400)
+
+
+def test_the_exported_ios_compliance_policy_is_created_on_beta_and_refused_on_v1(graph, full):
+    body = json.loads((full / "intune" / "ios" / "ios-supervised-all.compliance-policy.json").read_text())
+    refused = call(graph, "POST", "/v1.0/deviceManagement/deviceCompliancePolicies", body)
+    assert is_graph_error(refused, 400) and "'restrictedApps' does not exist" in refused.body["error"]["message"]
+    assert graph.state["deviceCompliancePolicies"] == {}
+    assert call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", body).status == 201
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
