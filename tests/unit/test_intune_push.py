@@ -249,7 +249,10 @@ def test_the_exported_ios_compliance_policy_is_created_on_beta_and_refused_on_v1
     refused = call(graph, "POST", "/v1.0/deviceManagement/deviceCompliancePolicies", body)
     assert is_graph_error(refused, 400) and "'restrictedApps' does not exist" in refused.body["error"]["message"]
     assert graph.state["deviceCompliancePolicies"] == {}
-    assert call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", body).status == 201
+    created = call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", body)
+    assert created.status == 201 and created.body["restrictedApps"] == body["restrictedApps"]
+    shown = call(graph, "GET", f"/v1.0/deviceManagement/deviceCompliancePolicies/{created.body['id']}").body
+    assert "restrictedApps" not in shown and shown["displayName"] == body["displayName"]  # v1.0 has no such property
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -263,11 +266,13 @@ _GARBAGE = (st.binary(max_size=64)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(body=_GARBAGE, where=st.sampled_from(["create", "assign"]))
+@given(body=_GARBAGE, where=st.sampled_from(["create", "assign", "beta create"]))
 def test_garbage_bodies_are_refused_with_a_400_never_a_traceback(graph, body, where):
     """(The stand-in lives through every example: each leaves it as it found it.)"""
     key = "00000000-0000-4000-8000-000000000000"
     graph.state["deviceConfigurations"] = {key: dict(WINDOWS)}
-    answer = call(graph, "POST", CONFIGS if where == "create" else f"{CONFIGS}/{key}/assign", body)
+    path = {"create": CONFIGS, "assign": f"{CONFIGS}/{key}/assign",
+            "beta create": "/beta/deviceManagement/deviceCompliancePolicies"}[where]
+    answer = call(graph, "POST", path, body)
     assert is_graph_error(answer, 400), answer
     assert list(graph.state["deviceConfigurations"]) == [key] and graph.state["assignments"] == {}

@@ -110,7 +110,8 @@ class GraphStandin:
         stored = self.state[collection]
         if item is None:
             if request.method == "GET":
-                return self._list(request, {key: self._shown(key, body) for key, body in stored.items()}, expand=True)
+                return self._list(request, {key: self._shown(key, body, version) for key, body in stored.items()},
+                                  expand=True)
             return self._create(collection, request, version) if request.method == "POST" else \
                 graph_error(405, "Not allowed.")
         if item not in stored:
@@ -120,7 +121,7 @@ class GraphStandin:
         if action == "/assign" and request.method == "POST":
             return self._assign(collection, item, request, version)
         if action is None and request.method == "GET":
-            return Response(200, self._shown(item, stored[item]))
+            return Response(200, self._shown(item, stored[item], version))
         if action is None and request.method == "PATCH":
             return self._patch(collection, item, request, version)
         return graph_error(405, "The HTTP method is not allowed on this resource.")
@@ -156,8 +157,11 @@ class GraphStandin:
                  for key, body in items.items() if body.get("displayName") == name]
         return Response(200, {"value": found})
 
-    def _shown(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {**_encrypted(body), "id": key}
+    def _shown(self, key: str, body: dict[str, Any], version: str) -> dict[str, Any]:
+        """The body as that version shows it: v1.0 leaves out what only beta has (restrictedApps)."""
+        known = csdl.members(str(body.get("@odata.type", "")).removeprefix("#microsoft.graph."), version)
+        return {**{name: value for name, value in _encrypted(body).items() if name in known or name == "@odata.type"},
+                "id": key}
 
     def _checked(self, collection: str, request: Request, version: str, *, stored: dict[str, Any] | None = None) -> \
             dict[str, Any] | Response:
@@ -185,7 +189,7 @@ class GraphStandin:
         key, now = str(uuid.uuid4()), _now(self.clock)
         self.state[collection][key] = {**body, "createdDateTime": now, "lastModifiedDateTime": now, "version": 1}
         self._save()
-        return Response(201, self._shown(key, self.state[collection][key]))
+        return Response(201, self._shown(key, self.state[collection][key], version))
 
     def _patch(self, collection: str, item: str, request: Request, version: str) -> Response:
         stored = self.state[collection][item]
