@@ -113,7 +113,8 @@ def test_the_intune_push_creates_configurations_then_assigns_them_with_exclusion
     graph = project.graph
     groups = {name: gid for gid, name in graph["groups"].items()}
     by_name = {body["displayName"]: (key, body) for key, body in graph["deviceConfigurations"].items()}
-    assert sorted(by_name) == ["banwatch windows-all", "banwatch windows-except-tiktok"]
+    assert sorted(by_name) == ["banwatch ios-supervised-all", "banwatch ios-supervised-except-tiktok",
+                               "banwatch windows-all", "banwatch windows-except-tiktok"]
     strict, relaxed = by_name["banwatch windows-all"], by_name["banwatch windows-except-tiktok"]
     assert {(t["target"]["@odata.type"], t["target"]["groupId"]) for t in graph["assignments"][strict[0]]} == {
         ("#microsoft.graph.groupAssignmentTarget", groups["banwatch-windows"]),
@@ -121,12 +122,35 @@ def test_the_intune_push_creates_configurations_then_assigns_them_with_exclusion
     assert [t["target"]["groupId"] for t in graph["assignments"][relaxed[0]]] == \
         [groups["banwatch-windows-except-tiktok"]]
     assert "[banwatch-digest sha256:" in strict[1]["description"]
-    intune = [write for write in project.writes() if "/v1.0/" in write]
-    assert [write.split()[0] for write in intune] == ["POST"] * 4 and all("assign" in w for w in intune[2:])
+    intune = [write for write in project.writes() if "/v1.0/" in write or "/beta/" in write]
+    assert [write.split()[0] for write in intune] == ["POST"] * 12 and all("assign" in w for w in intune[6:])
+    assert all("/deviceCompliancePolicies" in write for write in intune if "/beta/" in write)
+    assert len([write for write in intune if "/beta/" in write]) == 4  # two policies, then their assignments
+    assert not any("/deviceCompliancePolicies" in write for write in intune if "/v1.0/" in write)
 
     # Graph returns the OMA values encrypted: the rerun compares by the digest, and writes nothing.
     assert changed(project.push()) == 0
     assert len(project.writes()) == len(intune) + 8
+
+
+def test_the_ios_compliance_policy_is_pushed_through_graph_beta_with_its_restricted_apps(project):
+    """Graph v1.0's iosCompliancePolicy has no restrictedApps; beta's does (docs/managed.md)."""
+    assert changed(project.push("-e", '{"banwatch_push_managers": ["intune"]}')) == 1
+    graph = project.graph
+    groups = {name: gid for gid, name in graph["groups"].items()}
+    by_name = {body["displayName"]: (key, body) for key, body in graph["deviceCompliancePolicies"].items()}
+    assert sorted(by_name) == ["banwatch ios-supervised-all", "banwatch ios-supervised-except-tiktok"]
+    strict, relaxed = by_name["banwatch ios-supervised-all"], by_name["banwatch ios-supervised-except-tiktok"]
+    exported = json.loads((project.inventory.parent / "managed" / "intune" / "ios" /
+                           "ios-supervised-all.compliance-policy.json").read_text())
+    assert strict[1]["restrictedApps"] == exported["restrictedApps"] != []
+    assert relaxed[1]["restrictedApps"] == []
+    assert {(t["target"]["@odata.type"], t["target"]["groupId"]) for t in graph["assignments"][strict[0]]} == {
+        ("#microsoft.graph.groupAssignmentTarget", groups["banwatch-ios-supervised"]),
+        ("#microsoft.graph.exclusionGroupAssignmentTarget", groups["banwatch-ios-supervised-except-tiktok"])}
+    written = project.writes()
+    assert changed(project.push("-e", '{"banwatch_push_managers": ["intune"]}')) == 0
+    assert project.writes() == written
 
 
 def test_an_applocker_rule_denying_what_the_register_does_not_ban_is_refused_and_nothing_is_written(project):
@@ -146,7 +170,8 @@ def test_a_failed_intune_assignment_names_it_and_keeps_the_assignments_intune_ha
     before = project.graph["assignments"]
     body = project.inventory.parent / "managed" / "intune" / "manifest.json"
     manifest = json.loads(body.read_text())
-    manifest["documents"][0]["assignment"]["exclude"] = []  # the strict document now excludes no one
+    strict = next(document for document in manifest["documents"] if document["id"] == "windows-all")
+    strict["assignment"]["exclude"] = []  # the strict document now excludes no one
     body.write_text(json.dumps(manifest))
     project.fail("POST", f"/v1.0/deviceManagement/deviceConfigurations/{key}/assign", 503)
     result = project.push("-e", '{"banwatch_push_managers": ["intune"]}')

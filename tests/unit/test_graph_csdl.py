@@ -49,11 +49,36 @@ def test_the_exported_device_configurations_are_valid_graph_bodies(intune):
         assert csdl.problem(json.loads(path.read_text()), "deviceConfiguration") is None, path
 
 
-@pytest.mark.xfail(strict=True, reason="Graph v1.0's iosCompliancePolicy has no restrictedApps (the beta "
-                   "endpoint has it): the export's iOS compliance policy needs changing (docs/managed.md)")
-def test_the_exported_ios_compliance_policies_are_valid_graph_bodies(intune):
-    for path in sorted(intune.glob("ios/intune/ios/*compliance-policy.json")):
-        assert csdl.problem(json.loads(path.read_text()), "deviceCompliancePolicy") is None, path
+def test_the_exported_ios_compliance_policies_are_valid_beta_bodies_and_no_v1_bodies(intune):
+    """v1.0's iosCompliancePolicy has no restrictedApps: the push sends these to beta."""
+    bodies = sorted(intune.glob("ios/intune/ios/*compliance-policy.json"))
+    assert len(bodies) == 2
+    for path in bodies:
+        body = json.loads(path.read_text())
+        assert csdl.problem(body, "deviceCompliancePolicy", "beta") is None, path
+        assert "'restrictedApps' does not exist" in str(csdl.problem(body, "deviceCompliancePolicy")), path
+
+
+def test_the_beta_extract_names_its_source_and_lists_beta_properties_only_for_beta():
+    header = csdl.BETA_EXTRACT.read_text()[:800]
+    assert "beta-entity-types.json" in header and "f54f11b60956ea7b185ca0447b2b80805836ec7b" in header
+    assert "restrictedApps" in csdl.members("iosCompliancePolicy", "beta")
+    assert "restrictedApps" not in csdl.members("iosCompliancePolicy")
+    assert "remoteLock" in csdl.beta().values["deviceComplianceActionType"]
+    assert "remoteLock" not in csdl.enum_values("deviceComplianceActionType", "beta")  # v1.0 has no such member
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"@odata.type": "#microsoft.graph.iosCompliancePolicy", "restrictedApps": [{"appId": "a", "appID": "b"}]},
+     "'appID' does not exist on type 'microsoft.graph.appListItem'"),
+    ({"@odata.type": "#microsoft.graph.iosCompliancePolicy", "restrictedApps": [{"appId": 3}]},
+     "not a valid Edm.String"),
+    ({"@odata.type": "#microsoft.graph.iosCompliancePolicy", "osMinimumBuildVersion": "1"},
+     "outside the stand-in's slice"),
+])
+def test_what_beta_does_not_allow_is_refused_too(body, said):
+    found = csdl.problem(body, "deviceCompliancePolicy", "beta")
+    assert found is not None and said in found
 
 
 WINDOWS = "#microsoft.graph.windows10CustomConfiguration"

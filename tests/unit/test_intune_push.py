@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,8 @@ from banwatch_lab.standins.http import Request, Response
 from tests.conftest import EXAMPLE_POLICY, REPO
 
 ISSUED = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
-API = "https://graph.invalid"
+ROOT = "https://graph.invalid"
+API, BETA = f"{ROOT}/v1.0", f"{ROOT}/beta"
 STRICT, RELAXED = "banwatch windows-all", "banwatch windows-except-tiktok"
 GROUPS = {"banwatch-windows": "11111111-1111-4111-8111-111111111111",
           "banwatch-windows-except-tiktok": "22222222-2222-4222-8222-222222222222"}
@@ -34,10 +36,45 @@ CONFIGS = "/v1.0/deviceManagement/deviceConfigurations"
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("export") / "managed"
+    """The example's Intune export for its Windows laptops alone (its iPhones under Intune left out)."""
+    folder = tmp_path_factory.mktemp("export")
+    inventory = yaml.safe_load((REPO / "inventory" / "example" / "hosts.yml").read_text())
+    groups = inventory["all"]["children"]
+    iphones = groups["managed"]["children"].pop("intune_iphones")["hosts"]
+    for group in ("press_office", "classified"):
+        groups[group]["hosts"] = {host: None for host in groups[group]["hosts"] if host not in iphones}
+    (folder / "windows.yml").write_text(yaml.safe_dump(inventory))
+    export(str(EXAMPLE_POLICY), str(folder / "windows.yml"), str(folder / "managed"), version=1, issued_at=ISSUED)
+    return folder / "managed"
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's Intune export with its iPhones under Intune."""
+    folder = tmp_path_factory.mktemp("full")
     export(str(EXAMPLE_POLICY), str(REPO / "inventory" / "example" / "hosts.yml"), str(folder), version=1,
            issued_at=ISSUED)
     return folder
+
+
+def test_the_ios_compliance_policy_alone_is_read_and_written_on_graph_beta(full, banned):
+    push = IntunePush(str(full), banned, API, BETA)
+    found = {read["item"]: Reply(200, {"value": []}) for read in push.reads()}
+    found.update({item: Reply(200, {"value": [{"id": f"g{index}", "displayName": item}]})
+                  for index, item in enumerate(found) if item.startswith("groups:")})
+    on_beta = {read["item"].split(":")[0] for read in push.reads() if read["url"].startswith(f"{BETA}/")}
+    assert on_beta == {"deviceCompliancePolicies"}
+    writes = push.plan(found).writes
+    beta = [write for write in writes if write.url.startswith(f"{BETA}/")]
+    assert {write.method for write in beta} == {"POST"} and len(beta) == 4  # two policies, two assigns
+    assert all("/deviceCompliancePolicies" in write.url for write in beta)
+    assert all(write.url.startswith(f"{API}/deviceManagement/deviceConfigurations") for write in writes
+               if write not in beta)
+
+
+def test_a_graph_base_url_without_its_version_is_refused_by_name(out, banned):
+    with pytest.raises(PushRefused, match=re.escape("'https://graph.invalid' does not end in /v1.0")):
+        IntunePush(str(out), banned, ROOT, BETA)
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +90,14 @@ def empty_tenant(push: IntunePush) -> dict[str, Reply]:
 
 
 def test_a_first_push_creates_both_configurations_then_assigns_them_with_the_exclusion(out, banned):
-    push = IntunePush(str(out), banned, API)
+    push = IntunePush(str(out), banned, API, BETA)
     assert [read["item"] for read in push.reads()] == [
         f"deviceConfigurations:{STRICT}", f"deviceConfigurations:{RELAXED}", "groups:banwatch-windows",
         "groups:banwatch-windows-except-tiktok"]
     assert push.reads()[0]["url"] == filter_url(API, "deviceManagement/deviceConfigurations", STRICT, expand=True)
     assert "%27banwatch%20windows-all%27" in push.reads()[0]["url"]
     plan = push.plan(empty_tenant(push))
-    assert [(write.method, write.url.removeprefix(API)) for write in plan.writes] == [
+    assert [(write.method, write.url.removeprefix(ROOT)) for write in plan.writes] == [
         ("POST", CONFIGS), ("POST", CONFIGS), ("POST", f"{CONFIGS}/{{created0}}/assign"),
         ("POST", f"{CONFIGS}/{{created1}}/assign")]
     assert plan.writes[0].key == "created0" and "[banwatch-digest sha256:" in plan.writes[0].body["description"]
@@ -82,14 +119,14 @@ def held(push: IntunePush, *, description: str | None = None) -> dict[str, Reply
 
 
 def test_what_intune_holds_with_the_same_digest_and_assignments_is_left_alone(out, banned):
-    push = IntunePush(str(out), banned, API)
+    push = IntunePush(str(out), banned, API, BETA)
     assert push.plan(held(push)).writes == []
 
 
 def test_a_changed_description_digest_patches_the_body_by_its_id(out, banned):
-    push = IntunePush(str(out), banned, API)
+    push = IntunePush(str(out), banned, API, BETA)
     plan = push.plan(held(push, description="edited in the portal"))
-    assert [(write.method, write.url.removeprefix(API)) for write in plan.writes] == [
+    assert [(write.method, write.url.removeprefix(ROOT)) for write in plan.writes] == [
         ("PATCH", f"{CONFIGS}/id0"), ("PATCH", f"{CONFIGS}/id1")]
 
 
@@ -100,7 +137,7 @@ def test_a_changed_description_digest_patches_the_body_by_its_id(out, banned):
      "reading group banwatch-windows answered HTTP 403: Insufficient privileges"),
 ])
 def test_a_group_that_cannot_be_resolved_stops_the_push_before_any_write(out, banned, reply, said):
-    push = IntunePush(str(out), banned, API)
+    push = IntunePush(str(out), banned, API, BETA)
     found = empty_tenant(push)
     found["groups:banwatch-windows"] = reply
     with pytest.raises(PushRefused, match=said):
@@ -108,7 +145,7 @@ def test_a_group_that_cannot_be_resolved_stops_the_push_before_any_write(out, ba
 
 
 def test_two_configurations_of_one_name_are_refused(out, banned):
-    push = IntunePush(str(out), banned, API)
+    push = IntunePush(str(out), banned, API, BETA)
     found = empty_tenant(push)
     found[f"deviceConfigurations:{STRICT}"] = Reply(200, {"value": [{"id": "a"}, {"id": "b"}]})
     with pytest.raises(PushRefused, match="Intune holds 2 of that name"):
@@ -118,7 +155,7 @@ def test_two_configurations_of_one_name_are_refused(out, banned):
 def test_a_register_that_no_longer_bans_tiktok_refuses_its_applocker_rules(out):
     nothing = Banned(frozenset(), frozenset(), frozenset())
     with pytest.raises(PushRefused, match=re.escape("an AppLocker rule denies 'BytedancePte.Ltd.TikTok'")):
-        IntunePush(str(out), nothing, API)
+        IntunePush(str(out), nothing, API, BETA)
 
 
 # The Graph stand-in -------------------------------------------------------------------------
@@ -200,6 +237,22 @@ def test_a_compliance_policy_body_is_held_to_the_metadata_too(graph):
             "scheduledActionsForRule": [{"ruleName": "PasswordRequired"}]}
     answer = call(graph, "POST", "/v1.0/deviceManagement/deviceCompliancePolicies", body)
     assert is_graph_error(answer, 400) and "'restrictedApps' does not exist" in answer.body["error"]["message"]
+    created = call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", body)
+    assert created.status == 201 and created.body["restrictedApps"] == body["restrictedApps"]
+    unknown = call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", {**body, "restrictedapps": []})
+    assert is_graph_error(unknown, 400) and "'restrictedapps' does not exist" in unknown.body["error"]["message"]
+    assert is_graph_error(call(graph, "POST", "/beta/deviceManagement/deviceConfigurations", WINDOWS), 400)
+
+
+def test_the_exported_ios_compliance_policy_is_created_on_beta_and_refused_on_v1(graph, full):
+    body = json.loads((full / "intune" / "ios" / "ios-supervised-all.compliance-policy.json").read_text())
+    refused = call(graph, "POST", "/v1.0/deviceManagement/deviceCompliancePolicies", body)
+    assert is_graph_error(refused, 400) and "'restrictedApps' does not exist" in refused.body["error"]["message"]
+    assert graph.state["deviceCompliancePolicies"] == {}
+    created = call(graph, "POST", "/beta/deviceManagement/deviceCompliancePolicies", body)
+    assert created.status == 201 and created.body["restrictedApps"] == body["restrictedApps"]
+    shown = call(graph, "GET", f"/v1.0/deviceManagement/deviceCompliancePolicies/{created.body['id']}").body
+    assert "restrictedApps" not in shown and shown["displayName"] == body["displayName"]  # v1.0 has no such property
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -213,11 +266,13 @@ _GARBAGE = (st.binary(max_size=64)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(body=_GARBAGE, where=st.sampled_from(["create", "assign"]))
+@given(body=_GARBAGE, where=st.sampled_from(["create", "assign", "beta create"]))
 def test_garbage_bodies_are_refused_with_a_400_never_a_traceback(graph, body, where):
     """(The stand-in lives through every example: each leaves it as it found it.)"""
     key = "00000000-0000-4000-8000-000000000000"
     graph.state["deviceConfigurations"] = {key: dict(WINDOWS)}
-    answer = call(graph, "POST", CONFIGS if where == "create" else f"{CONFIGS}/{key}/assign", body)
+    path = {"create": CONFIGS, "assign": f"{CONFIGS}/{key}/assign",
+            "beta create": "/beta/deviceManagement/deviceCompliancePolicies"}[where]
+    answer = call(graph, "POST", path, body)
     assert is_graph_error(answer, 400), answer
     assert list(graph.state["deviceConfigurations"]) == [key] and graph.state["assignments"] == {}

@@ -121,7 +121,10 @@ def test_the_cli_prints_each_document_and_the_coverage_gaps(tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--issued-at", "2026-11-25T09:00:00Z"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "exported policy version 1 for 13 managed devices" in printed
+    assert "exported policy version 1 for 15 managed devices" in printed
+    quoted = (REPO / "docs" / "managed.md").read_text()
+    table = printed[printed.index("MANAGER "):printed.index("\n\ncoverage gaps")]
+    assert table in quoted, "docs/managed.md quotes another document table than the example's export prints"
     assert "work-profile-except-tiktok" in printed and "2027-08-31" in printed
     assert "personally_owned" in printed.split("coverage gaps")[1]
     summary = json.loads((tmp_path / "out" / "export.json").read_text())

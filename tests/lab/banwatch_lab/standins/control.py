@@ -89,7 +89,9 @@ def up(lab_dir: str, network: str, inventory: str, policy: str) -> tuple[dict[st
                         "clients": {CLIENT_ID: hashlib.sha256(secret.encode()).hexdigest()}}}
     write_atomic(paths.file("config.json"), json.dumps(config, indent=2).encode(), 0o600)
     _write_push_vars(paths, {"banwatch_push_android_api_url": base, "banwatch_push_graph_login_url": graph,
-                             "banwatch_push_graph_api_url": graph, "banwatch_push_graph_tenant_id": TENANT,
+                             "banwatch_push_graph_api_url": f"{graph}/v1.0",
+                             "banwatch_push_graph_beta_api_url": f"{graph}/beta",
+                             "banwatch_push_graph_tenant_id": TENANT,
                              "banwatch_push_graph_client_id": CLIENT_ID, "banwatch_push_ca_path": ca},
                      {"banwatch_push_android_service_account": _read(paths.file("service-account.json")),
                       "banwatch_push_graph_client_secret": secret.encode()})

@@ -2,7 +2,13 @@
 of v1.0-Prod.csdl (tests/fixtures/vendor/msgraph-metadata). An `@odata.type` names the type; its
 properties are those of the type and of its base types (BaseType); each value is held to its
 declared type (Edm primitives, enums, complex types, collections) and nullability; a property no
-type in the chain declares is refused, as Graph refuses it."""
+type in the chain declares is refused, as Graph refuses it.
+
+Beta (`version="beta"`), for the one body banwatch sends there: the full beta CSDL is not vendored,
+only Microsoft's beta type list for the types that body reaches (`beta-ios-compliance.json`).
+A type listed there has beta's property names, each typed as v1.0 types it (or, for the few beta
+adds that banwatch sends, as the extract says); an enum listed there has the members both agree
+on; the rest is v1.0's."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 SLICE = Path(__file__).resolve().parents[3] / "fixtures" / "vendor" / "msgraph-metadata" / "intune-slice.csdl.xml"
+BETA_EXTRACT = SLICE.with_name("beta-ios-compliance.json")
 _EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 _PREFIX = "#microsoft.graph."
 _TYPE = re.compile(r"^(Collection\()?((?:graph|Edm)\.\w+)\)?$")
@@ -64,6 +72,31 @@ def types() -> dict[str, GraphType]:
     return found
 
 
+@dataclass(frozen=True)
+class BetaList:
+    """Beta's property names per type, its enum members, and the types of the beta adds banwatch sends."""
+
+    names: dict[str, frozenset[str]]
+    values: dict[str, frozenset[str]]
+    added: dict[str, dict[str, Member]]
+
+
+@functools.lru_cache(maxsize=1)
+def beta() -> BetaList:
+    extract = json.loads(BETA_EXTRACT.read_text())
+    names = {name: frozenset(listed["properties"]) | frozenset(listed["navigationProperties"])
+             for kind in ("entityTypes", "complexTypes") for name, listed in extract[kind].items()}
+    added = {}
+    for name, properties in extract["betaOnlyPropertyTypes"].items():
+        added[name] = {}
+        for key, declared in properties.items():
+            match = _TYPE.match(declared)
+            if match is None or key not in names[name]:
+                raise ValueError(f"{BETA_EXTRACT}: {name}.{key} is no beta property of a known type")
+            added[name][key] = Member(match.group(2), bool(match.group(1)), True)
+    return BetaList(names, {name: frozenset(values) for name, values in extract["enumTypes"].items()}, added)
+
+
 def derives(name: str, base: str) -> bool:
     """Whether `name` is `base` or has it in its BaseType chain."""
     known = types()
@@ -74,21 +107,42 @@ def derives(name: str, base: str) -> bool:
     return False
 
 
-def members(name: str) -> dict[str, Member]:
-    chain: list[GraphType] = []
+def members(name: str, version: str = "v1.0") -> dict[str, Member]:
+    chain: list[str] = []
     known = types()
     while name in known:
-        chain.append(known[name])
+        chain.append(name)
         name = known[name].base or ""
-    return {key: member for graph_type in reversed(chain) for key, member in graph_type.members.items()}
+    found: dict[str, Member] = {}
+    for link in reversed(chain):
+        declared = known[link].members
+        if version == "beta" and link in beta().names:
+            declared = {key: member for key, member in {**declared, **beta().added.get(link, {})}.items()
+                        if key in beta().names[link]}
+        found.update(declared)
+    return found
 
 
-def problem(body: Any, base: str) -> str | None:
-    """The first way `body` is no valid instance of a type deriving from `base`, or None."""
-    return _object(body, base, "(body)", root=True)
+def _beta_listed(name: str, key: str) -> bool:
+    while name in types():
+        if key in beta().names.get(name, frozenset()):
+            return True
+        name = types()[name].base or ""
+    return False
 
 
-def _object(value: Any, declared: str, where: str, *, root: bool = False) -> str | None:
+def enum_values(name: str, version: str = "v1.0") -> tuple[str, ...]:
+    values = types()[name].values
+    return tuple(value for value in values if value in beta().values[name]) \
+        if version == "beta" and name in beta().values else values
+
+
+def problem(body: Any, base: str, version: str = "v1.0") -> str | None:
+    """The first way `body` is no valid instance of a type deriving from `base` in that version, or None."""
+    return _object(body, base, "(body)", version, root=True)
+
+
+def _object(value: Any, declared: str, where: str, version: str, *, root: bool = False) -> str | None:
     if not isinstance(value, Mapping):
         return f"{where}: expected an object of type microsoft.graph.{declared}"
     named = value.get("@odata.type")
@@ -101,19 +155,21 @@ def _object(value: Any, declared: str, where: str, *, root: bool = False) -> str
         if types()[name].abstract:
             return f"{where}: @odata.type {named} is abstract"
         declared = name
-    allowed = members(declared)
+    allowed = members(declared, version)
     for key, item in value.items():
         if key == "@odata.type":
             continue
+        if key not in allowed and version == "beta" and _beta_listed(declared, key):
+            return f"{where}: property '{key}' is beta's, but its type is outside the stand-in's slice"
         if key not in allowed:
             return f"{where}: property '{key}' does not exist on type 'microsoft.graph.{declared}'"
-        found = _value(item, allowed[key], f"{where}/{key}")
+        found = _value(item, allowed[key], f"{where}/{key}", version)
         if found is not None:
             return found
     return None
 
 
-def _value(value: Any, member: Member, where: str) -> str | None:
+def _value(value: Any, member: Member, where: str, version: str) -> str | None:
     if value is None:
         return None if member.nullable or member.collection else f"{where}: null is not allowed"
     if member.collection:
@@ -121,7 +177,7 @@ def _value(value: Any, member: Member, where: str) -> str | None:
             return f"{where}: expected a collection"
         single = Member(member.type, False, False)
         return next((found for index, item in enumerate(value)
-                     if (found := _value(item, single, f"{where}/{index}")) is not None), None)
+                     if (found := _value(item, single, f"{where}/{index}", version)) is not None), None)
     if member.type.startswith("Edm."):
         return None if _primitive(value, member.type) else f"{where}: not a valid {member.type}"
     name = member.type.removeprefix("graph.")
@@ -130,9 +186,9 @@ def _value(value: Any, member: Member, where: str) -> str | None:
         return f"{where}: type {member.type} is outside the stand-in's slice of the metadata"
     if graph_type.kind == "EnumType":
         parts = value.split(",") if isinstance(value, str) and graph_type.flags else [value]
-        return None if all(part in graph_type.values for part in parts) else \
+        return None if all(part in enum_values(name, version) for part in parts) else \
             f"{where}: {value!r} is not a member of enum {member.type}"
-    return _object(value, name, where)
+    return _object(value, name, where, version)
 
 
 def _primitive(value: Any, edm: str) -> bool:

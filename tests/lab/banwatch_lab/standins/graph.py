@@ -1,8 +1,10 @@
-"""The Microsoft Graph v1.0 stand-in for the Intune push: the identity platform's token endpoint
+"""The Microsoft Graph stand-in for the Intune push: the identity platform's token endpoint
 (client credentials), device configurations and compliance policies (list by displayName with
-their assignments, create, patch, assign) and groups by displayName.
+their assignments, create, patch, assign) and groups by displayName, on v1.0; on beta, compliance
+policies alone (the push sends the iOS compliance policy there), over the same tenant's objects.
 
-Bodies are held to Graph's own metadata (the vendored CSDL slice, `csdl`), and the AppLocker
+Bodies are held to Graph's own metadata (the vendored CSDL slice and, on beta, beta's type list:
+`csdl`), so v1.0 refuses the iOS compliance policy's restrictedApps as Graph v1.0 does, and the AppLocker
 rule collections inside OMA settings are parsed with the `applocker` package (a RuleCollection
 it cannot parse, or of another type than its CSP node, is a 400). Errors are Graph's error
 bodies, `{"error": {"code", "message"}}`; the token endpoint answers as the identity platform
@@ -35,7 +37,7 @@ CODES = {400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "Forbidden",
 COLLECTIONS = {"deviceConfigurations": ("deviceConfiguration", "deviceConfigurationAssignment"),
                "deviceCompliancePolicies": ("deviceCompliancePolicy", "deviceCompliancePolicyAssignment")}
 _FILTER = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
-_PATH = re.compile(r"^/v1\.0/deviceManagement/(deviceConfigurations|deviceCompliancePolicies)"
+_PATH = re.compile(r"^/(v1\.0|beta)/deviceManagement/(deviceConfigurations|deviceCompliancePolicies)"
                    r"(?:/([0-9a-f-]{36})(/assign|/assignments)?)?$")
 # The AppLocker CSP's node for each rule collection type.
 _CSP_NODES = {"StoreApps": "Appx", "EXE": "Exe", "MSI": "Msi", "Script": "Script", "DLL": "Dll"}
@@ -102,22 +104,26 @@ class GraphStandin:
         match = _PATH.match(request.path)
         if match is None:
             return graph_error(400, f"Resource not found for the segment '{request.path.rsplit('/', 1)[-1]}'.")
-        collection, item, action = match.groups()
+        version, collection, item, action = match.groups()
+        if version == "beta" and collection != "deviceCompliancePolicies":
+            return graph_error(400, f"The stand-in serves beta for deviceCompliancePolicies only, not {collection}.")
         stored = self.state[collection]
         if item is None:
             if request.method == "GET":
-                return self._list(request, {key: self._shown(key, body) for key, body in stored.items()}, expand=True)
-            return self._create(collection, request) if request.method == "POST" else graph_error(405, "Not allowed.")
+                return self._list(request, {key: self._shown(key, body, version) for key, body in stored.items()},
+                                  expand=True)
+            return self._create(collection, request, version) if request.method == "POST" else \
+                graph_error(405, "Not allowed.")
         if item not in stored:
             return graph_error(404, f"Resource {item} not found.")
         if action == "/assignments" and request.method == "GET":
             return Response(200, {"value": self.state["assignments"].get(item, [])})
         if action == "/assign" and request.method == "POST":
-            return self._assign(collection, item, request)
+            return self._assign(collection, item, request, version)
         if action is None and request.method == "GET":
-            return Response(200, self._shown(item, stored[item]))
+            return Response(200, self._shown(item, stored[item], version))
         if action is None and request.method == "PATCH":
-            return self._patch(collection, item, request)
+            return self._patch(collection, item, request, version)
         return graph_error(405, "The HTTP method is not allowed on this resource.")
 
     def _token(self, request: Request) -> Response:
@@ -151,15 +157,18 @@ class GraphStandin:
                  for key, body in items.items() if body.get("displayName") == name]
         return Response(200, {"value": found})
 
-    def _shown(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {**_encrypted(body), "id": key}
+    def _shown(self, key: str, body: dict[str, Any], version: str) -> dict[str, Any]:
+        """The body as that version shows it: v1.0 leaves out what only beta has (restrictedApps)."""
+        known = csdl.members(str(body.get("@odata.type", "")).removeprefix("#microsoft.graph."), version)
+        return {**{name: value for name, value in _encrypted(body).items() if name in known or name == "@odata.type"},
+                "id": key}
 
-    def _checked(self, collection: str, request: Request, *, stored: dict[str, Any] | None = None) -> \
+    def _checked(self, collection: str, request: Request, version: str, *, stored: dict[str, Any] | None = None) -> \
             dict[str, Any] | Response:
         parsed, body = json_body(request.body)
         if not parsed:
             return graph_error(400, "Unable to read JSON request payload.")
-        problem = csdl.problem(body, COLLECTIONS[collection][0])
+        problem = csdl.problem(body, COLLECTIONS[collection][0], version)
         if problem is not None:
             return graph_error(400, problem)
         if stored is not None and body["@odata.type"] != stored["@odata.type"]:
@@ -173,18 +182,18 @@ class GraphStandin:
                 return graph_error(400, found)
         return body
 
-    def _create(self, collection: str, request: Request) -> Response:
-        body = self._checked(collection, request)
+    def _create(self, collection: str, request: Request, version: str) -> Response:
+        body = self._checked(collection, request, version)
         if isinstance(body, Response):
             return body
         key, now = str(uuid.uuid4()), _now(self.clock)
         self.state[collection][key] = {**body, "createdDateTime": now, "lastModifiedDateTime": now, "version": 1}
         self._save()
-        return Response(201, self._shown(key, self.state[collection][key]))
+        return Response(201, self._shown(key, self.state[collection][key], version))
 
-    def _patch(self, collection: str, item: str, request: Request) -> Response:
+    def _patch(self, collection: str, item: str, request: Request, version: str) -> Response:
         stored = self.state[collection][item]
-        body = self._checked(collection, request, stored=stored)
+        body = self._checked(collection, request, version, stored=stored)
         if isinstance(body, Response):
             return body
         self.state[collection][item] = {**stored, **body, "lastModifiedDateTime": _now(self.clock),
@@ -192,7 +201,7 @@ class GraphStandin:
         self._save()
         return Response(204, None)
 
-    def _assign(self, collection: str, item: str, request: Request) -> Response:
+    def _assign(self, collection: str, item: str, request: Request, version: str) -> Response:
         parsed, body = json_body(request.body)
         if not parsed or not isinstance(body, dict) or set(body) != {"assignments"} or \
                 not isinstance(body["assignments"], list):
@@ -201,7 +210,7 @@ class GraphStandin:
         stored = []
         for index, assignment in enumerate(body["assignments"]):
             problem = csdl.problem({"@odata.type": f"#microsoft.graph.{assignment_type}", **assignment}
-                                   if isinstance(assignment, dict) else assignment, assignment_type)
+                                   if isinstance(assignment, dict) else assignment, assignment_type, version)
             target = assignment.get("target") if isinstance(assignment, dict) else None
             if problem is None and (not isinstance(target, dict) or target.get("groupId") not in self.state["groups"]):
                 problem = f"assignments/{index}: the target's groupId is no group of this tenant"

@@ -1,5 +1,6 @@
-"""Microsoft Intune: Graph v1.0 request bodies for iOS and Windows devices, and the groups
-their assignments name.
+"""Microsoft Intune: Graph request bodies for iOS and Windows devices (v1.0's, but the iOS
+compliance policy's `restrictedApps`, which only Graph beta has), and the groups their
+assignments name.
 
 - iOS, supervised: an `iosGeneralDeviceConfiguration` whose app visibility list hides the banned
   apps (`appsNotInListCompliant`: every app but those listed stays visible), and an

@@ -1,4 +1,4 @@
-"""The Intune (Microsoft Graph v1.0) push: which configurations and groups to read, what to write.
+"""The Intune (Microsoft Graph) push: which configurations and groups to read, what to write.
 
 Each document file of the export is a Graph body, found at the manager by its `displayName`.
 Graph may return OMA string values encrypted, so a body is compared by a content digest that the
@@ -6,6 +6,10 @@ push writes into its `description`: the same digest there means the same body. A
 created (POST), a changed one patched; then each document's assignment (its include group and its
 exclusion groups, by their Entra ids) is set where it differs (POST .../assign, which replaces
 them). Bodies first, assignments after.
+
+The iOS compliance policy alone goes to Graph's beta endpoint: v1.0's iosCompliancePolicy has no
+`restrictedApps`, the one property that makes a device holding a banned app non-compliant; every
+other body, and the groups, stay on v1.0 (docs/managed.md).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ _COLLECTIONS = {"#microsoft.graph.windows10CustomConfiguration": "deviceConfigur
 _DIGEST = re.compile(r"\[banwatch-digest (sha256:[0-9a-f]{64})\]")
 INCLUDE = "#microsoft.graph.groupAssignmentTarget"
 EXCLUDE = "#microsoft.graph.exclusionGroupAssignmentTarget"
+# The body kinds only Graph's beta endpoint takes as the export writes them.
+BETA_TYPES = frozenset({"#microsoft.graph.iosCompliancePolicy"})
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,26 @@ def digest(body: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def filter_url(api_url: str, path: str, name: str, *, expand: bool = False) -> str:
+def filter_url(base_url: str, path: str, name: str, *, expand: bool = False) -> str:
     """`path?$filter=displayName eq '<name>'` (a quote in the name doubled, as OData escapes it)."""
     query = quote(f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'", safe="")
-    return f"{api_url}/v1.0/{path}?$filter={query}" + ("&$expand=assignments" if expand else "")
+    return f"{base_url}/{path}?$filter={query}" + ("&$expand=assignments" if expand else "")
+
+
+def base_url(url: str, version: str) -> str:
+    """A Graph base URL must name its version: the variable once held Graph's root alone."""
+    if not url.rstrip("/").endswith(f"/{version}"):
+        raise PushRefused(f"{MANAGER}: the Graph base URL {url!r} does not end in /{version}; nothing was read; "
+                          f"fix: set it to Graph's {version} base, e.g. https://graph.microsoft.com/{version}")
+    return url.rstrip("/")
 
 
 class IntunePush:
     """An export folder's Intune bodies and assignments, checked against the register."""
 
-    def __init__(self, export_dir: str, banned: Banned, api_url: str) -> None:
+    def __init__(self, export_dir: str, banned: Banned, api_url: str, beta_api_url: str) -> None:
         self.folder = os.path.join(export_dir, MANAGER)
-        self.api_url = api_url.rstrip("/")
+        self.api_url, self.beta_api_url = base_url(api_url, "v1.0"), base_url(beta_api_url, "beta")
         manifest = read_json(self.folder, "manifest.json", "Intune manifest")
         documents = manifest.get("documents") if isinstance(manifest, Mapping) else None
         if not isinstance(documents, list):
@@ -95,13 +109,17 @@ class IntunePush:
             self.bodies.append((str(document.get("id")), str(file), collection, stamped, assignment["include"],
                                 [str(group) for group in assignment["exclude"]]))
 
+    def _base(self, body: Mapping[str, Any]) -> str:
+        return self.beta_api_url if body["@odata.type"] in BETA_TYPES else self.api_url
+
     def groups(self) -> list[str]:
         return sorted({group for *_, include, exclude in self.bodies for group in (include, *exclude)})
 
     def reads(self) -> list[dict[str, str]]:
         """Each body by its displayName (with its assignments), then each group by its name."""
         bodies = [{"item": f"{collection}:{body['displayName']}",
-                   "url": filter_url(self.api_url, f"deviceManagement/{collection}", body["displayName"], expand=True)}
+                   "url": filter_url(self._base(body), f"deviceManagement/{collection}", body["displayName"],
+                                     expand=True)}
                   for _, _, collection, body, _, _ in self.bodies]
         return bodies + [{"item": f"groups:{group}", "url": filter_url(self.api_url, "groups", group)}
                          for group in self.groups()]
@@ -112,7 +130,7 @@ class IntunePush:
         for index, (document, file, collection, body, include, exclude) in enumerate(self.bodies):
             what = f"{MANAGER} {collection} '{body['displayName']}' (document {document}, {file})"
             existing = self._existing(found, f"{collection}:{body['displayName']}", what)
-            base = f"{self.api_url}/v1.0/deviceManagement/{collection}"
+            base = f"{self._base(body)}/deviceManagement/{collection}"
             if existing is None:
                 plan.add(Write(what, "POST", base, body, key=f"created{index}"), None, body)
                 target, current_targets = f"{{created{index}}}", None

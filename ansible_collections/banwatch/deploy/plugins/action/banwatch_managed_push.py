@@ -26,16 +26,17 @@ _MANAGERS = ("android_management", "intune")
 _CREATED_ID = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 
 
-def manager_push(manager: str, export_dir: str, source: PolicySource, api_url: str) -> AndroidPush | IntunePush:
+def manager_push(manager: str, export_dir: str, source: PolicySource, api_url: str,
+                 beta_api_url: str) -> AndroidPush | IntunePush:
     if manager == "intune":
-        return IntunePush(export_dir, Banned.of(source), api_url)
+        return IntunePush(export_dir, Banned.of(source), api_url, beta_api_url)
     return AndroidPush(export_dir, banned_packages(source), api_url)
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("stage", "manager", "export_dir", "source_dir", "api_url", "token", "found",
-                             "ca_path", "validate_certs", "timeout"))
+    _VALID_ARGS = frozenset(("stage", "manager", "export_dir", "source_dir", "api_url", "beta_api_url", "token",
+                             "found", "ca_path", "validate_certs", "timeout"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -44,7 +45,7 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": f"stage must be reads or push, manager one of {_MANAGERS}"}
         try:
             push = manager_push(args["manager"], str(args["export_dir"]), load_policy_source(str(args["source_dir"])),
-                                str(args["api_url"]))
+                                str(args["api_url"]), str(args.get("beta_api_url", "")))
             if args["stage"] == "reads":
                 return {**result, "changed": False, "reads": push.reads()}
             plan = push.plan(replies(args.get("found"), "found"))
