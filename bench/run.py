@@ -11,6 +11,7 @@ from bench import (
     bench_agent,
     bench_export,
     bench_fleet,
+    bench_import,
     bench_lab,
     bench_playbooks,
     bench_policy,
@@ -18,8 +19,8 @@ from bench import (
     bench_reporting,
 )
 
-BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_fleet, bench_export,
-              bench_playbooks]
+BENCHMARKS = [bench_process_scan, bench_lab, bench_policy, bench_agent, bench_reporting, bench_fleet, bench_import,
+              bench_export, bench_playbooks]
 
 
 def main() -> int:
