@@ -121,3 +121,59 @@ def test_a_field_the_discovery_document_types_any_takes_any_json_value():
     JSON Schema: found by the garbage-body test with seed 4."""
     assert discovery.problem("Policy", {"openNetworkConfiguration": {"": None, "x": [1, {"y": True}]}}) is None
     assert "openNetworkConfiguration" in (discovery.problem("Policy", {"openNetworkConfiguration": 3}) or "")
+
+
+def _listing_standin(tmp_path: Path, count: int) -> AndroidStandin:
+    devices = {f"{ENTERPRISE}/devices/d{index:03}": {
+        "name": f"{ENTERPRISE}/devices/d{index:03}", "state": "ACTIVE", "appliedPolicyName": POLICY,
+        "appliedPolicyVersion": "3", "lastStatusReportTime": "2026-11-30T08:00:00Z",
+        "applicationReports": [{"packageName": "com.tencent.mm", "versionName": "8.0", "state": "INSTALLED"}],
+        "nonComplianceDetails": [{"settingName": "applications", "nonComplianceReason": "APP_INSTALLED",
+                                  "packageName": "com.tencent.mm"}]} for index in range(count)}
+    state = tmp_path / "android.json"
+    state.write_text(json.dumps({"policies": {}, "devices": devices}))
+    server = AndroidStandin(str(state), "https://lab.invalid/token", {})
+    server.tokens[TOKEN] = float("inf")
+    return server
+
+
+def list_page(standin: AndroidStandin, **query: str) -> Response:
+    return standin(Request("GET", f"/v1/{ENTERPRISE}/devices", {key: [value] for key, value in query.items()},
+                           {"authorization": f"Bearer {TOKEN}"}, b""))
+
+
+@pytest.mark.parametrize(("count", "size", "pages"), [(1, None, 1), (10, None, 1), (11, None, 2), (25, "7", 4),
+                                                      (250, "500", 3)])
+def test_the_listing_pages_every_device_once_each_page_a_valid_list_devices_response(tmp_path, count, size, pages):
+    standin, seen, served, token = _listing_standin(tmp_path, count), [], 0, None
+    while True:
+        query = {**({"pageSize": size} if size else {}), **({"pageToken": token} if token else {})}
+        answer = list_page(standin, **query)
+        assert answer.status == 200 and discovery.problem("ListDevicesResponse", answer.body) is None
+        served += 1
+        seen += [device["name"] for device in answer.body["devices"]]
+        token = answer.body.get("nextPageToken")
+        if token is None:
+            break
+    assert served == pages and seen == sorted(standin.state["devices"])
+
+
+@pytest.mark.parametrize("query", [{"pageSize": "ten"}, {"pageSize": "-1"}, {"pageToken": "bm9wZQ"},
+                                   {"pageToken": "%%"}, {"filter": "x"}])
+def test_a_listing_query_the_api_would_refuse_is_a_400(tmp_path, query):
+    assert is_google_error(list_page(_listing_standin(tmp_path, 3), **query), 400)
+
+
+def test_a_device_a_test_writes_is_what_the_next_listing_shows_and_a_wrong_one_is_never_served(tmp_path):
+    standin = _listing_standin(tmp_path, 1)
+    state = json.loads((tmp_path / "android.json").read_text())
+    device = state["devices"][f"{ENTERPRISE}/devices/d000"]
+    device["applicationReports"] = [{"packageName": "com.lemon.lvoverseas", "state": "INSTALLED"}]
+    (tmp_path / "android.json.new").write_text(json.dumps(state))
+    (tmp_path / "android.json.new").replace(tmp_path / "android.json")
+    assert list_page(standin).body["devices"][0]["applicationReports"][0]["packageName"] == "com.lemon.lvoverseas"
+    device["applicationReports"] = [{"packageName": "com.lemon.lvoverseas", "state": "PRESENT"}]
+    (tmp_path / "android.json.new").write_text(json.dumps(state))
+    (tmp_path / "android.json.new").replace(tmp_path / "android.json")
+    with pytest.raises(ValueError, match="ListDevicesResponse"):
+        list_page(standin)

@@ -158,6 +158,7 @@ def _seed_devices(paths: StandinPaths, inventory: str) -> None:
     if os.path.exists(state_file):
         return
     state: dict[str, dict[str, Any]] = {"policies": {}, "devices": {}}
+    seeded = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for device in read_devices(inventory):
         if device.manager != "android_management":
             continue
@@ -167,7 +168,24 @@ def _seed_devices(paths: StandinPaths, inventory: str) -> None:
         state["devices"][f"{enterprise}/devices/{device.device_id}"] = {
             "name": f"{enterprise}/devices/{device.device_id}", "policyName": default, "state": "ACTIVE",
             "managementMode": "PROFILE_OWNER" if device.enrolment != "fully_managed" else "DEVICE_OWNER",
-            "ownership": "PERSONALLY_OWNED" if device.enrolment == "personally_owned" else "COMPANY_OWNED"}
+            "ownership": "PERSONALLY_OWNED" if device.enrolment == "personally_owned" else "COMPANY_OWNED",
+            "appliedState": "ACTIVE", "appliedPolicyName": default, "appliedPolicyVersion": "1",
+            "lastStatusReportTime": seeded, "applicationReports": []}
+    write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
+
+
+def set_android_devices(lab_dir: str, changes: dict[str, dict[str, Any]]) -> None:
+    """Set fields of the Android stand-in's devices (by device id: its apps, its last status report),
+    as the devices would report them; the running stand-in reads the file again."""
+    state_file = StandinPaths.of(lab_dir).file("android.json")
+    with open(state_file, encoding="utf-8") as handle:
+        state = json.load(handle)
+    by_id = {name.rsplit("/", 1)[1]: name for name in state["devices"]}
+    unknown = sorted(set(changes) - set(by_id))
+    if unknown:
+        raise LabError(f"the Android stand-in has no device {unknown[0]}; it has {', '.join(sorted(by_id))}")
+    for device_id, fields in changes.items():
+        state["devices"][by_id[device_id]].update(fields)
     write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
 
 

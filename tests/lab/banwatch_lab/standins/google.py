@@ -1,11 +1,16 @@
 """The Android Management API stand-in: Google's OAuth token endpoint (the JWT bearer grant a
-service account uses) and `enterprises.policies` / `enterprises.devices` get and patch.
+service account uses), `enterprises.policies` / `enterprises.devices` get and patch, and
+`enterprises.devices.list`: the listing the fleet import reads, in pages (`pageSize`, at most 100,
+10 when unset, as the API says; an opaque `pageToken`).
 
 Bodies are checked against the discovery document's Policy and Device schemas (closed objects:
 an unknown field, a wrong type or enum value is a 400). Errors are Google's JSON error bodies,
 `{"error": {"code", "message", "status"}}`; the token endpoint answers as OAuth 2.0 does,
 `{"error", "error_description"}`. State (policies, devices) is a JSON file, written after each
-change, so a second push reads what the first wrote and a test can read it too.
+change, so a second push reads what the first wrote and a test can read it too; it is read again
+when the file changes, so a test sets a device's apps or last report by writing it. Each listing
+page is checked against the discovery document's ListDevicesResponse before it is served: a
+device a test wrote wrong is the stand-in's 500 (and its log), never a page Google could not send.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import secrets
 import time
@@ -36,6 +42,8 @@ MAX_ASSERTION_SECONDS = 3600
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
           409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 _RESOURCE = re.compile(r"^/v1/(enterprises/([^/]+)/(policies|devices)/([^/]+))$")
+_LISTING = re.compile(r"^/v1/enterprises/([^/]+)/devices$")
+PAGE_SIZE, MAX_PAGE_SIZE = 10, 100
 
 
 def google_error(status: int, message: str) -> Response:
@@ -58,6 +66,7 @@ class AndroidStandin:
         self.state_file, self.token_url, self.faults_file, self.clock = state_file, token_url, faults_file, clock
         self.accounts = {email: serialization.load_pem_public_key(pem.encode()) for email, pem in accounts.items()}
         self.state: dict[str, dict[str, Any]] = load_state(state_file)
+        self.state_stamp: tuple[int, int, int] = _stamp(state_file)
         self.tokens: dict[str, float] = {}
 
     def __call__(self, request: Request) -> Response:
@@ -68,6 +77,10 @@ class AndroidStandin:
         fault = injected_fault(self.faults_file, request)
         if fault is not None:
             return google_error(fault, f"Injected failure for {request.method} {request.path}.")
+        self._reload()
+        listing = _LISTING.match(request.path)
+        if listing is not None and request.method == "GET":
+            return self._list_devices(listing.group(1), request.query)
         match = _RESOURCE.match(request.path)
         if match is None or request.method not in ("GET", "PATCH"):
             return google_error(404, "Method not found.")
@@ -170,5 +183,66 @@ class AndroidStandin:
         self._save()
         return Response(200, stored)
 
+    # --- enterprises.devices.list ---------------------------------------------------------------
+
+    def _list_devices(self, enterprise: str, query: Mapping[str, list[str]]) -> Response:
+        prefix = f"enterprises/{enterprise}/devices/"
+        names = sorted(name for name in self.state["devices"] if name.startswith(prefix))
+        if not names:
+            return google_error(403, f"Caller does not have access to enterprises/{enterprise}.")
+        unknown = set(query) - {"pageSize", "pageToken"}
+        if unknown:
+            return google_error(400, f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r}.")
+        size, start = _page_size(query.get("pageSize")), _page_start(query.get("pageToken"), len(names))
+        if size is None:
+            return google_error(400, "Invalid value at 'page_size' (TYPE_INT32).")
+        if start is None:
+            return google_error(400, "Invalid page token.")
+        page: dict[str, Any] = {"devices": [self.state["devices"][name] for name in names[start:start + size]]}
+        if start + size < len(names):
+            page["nextPageToken"] = _token_for(start + size)
+        problem = discovery.problem("ListDevicesResponse", page)
+        if problem is not None:
+            raise ValueError(f"the stand-in's state is no valid ListDevicesResponse: {problem}")
+        return Response(200, page)
+
+    def _reload(self) -> None:
+        """Read the state file again when a test (or another process) wrote it."""
+        stamp = _stamp(self.state_file)
+        if stamp != self.state_stamp:
+            self.state, self.state_stamp = load_state(self.state_file), stamp
+
     def _save(self) -> None:
         save_state(self.state_file, self.state)
+        self.state_stamp = _stamp(self.state_file)
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    """Which version of the file: state files are replaced whole (a new inode), never edited."""
+    status = os.stat(path)
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
+def _page_size(values: list[str] | None) -> int | None:
+    """pageSize as the API takes it: unset is 10, above 100 is 100, no int32 is an error (None)."""
+    if values is None:
+        return PAGE_SIZE
+    if len(values) != 1 or re.fullmatch(r"-?[0-9]{1,10}", values[0]) is None or not 0 <= int(values[0]) < 2**31:
+        return None
+    return min(int(values[0]) or PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _token_for(start: int) -> str:
+    return base64.urlsafe_b64encode(f"lab-page:{start}".encode()).decode().rstrip("=")
+
+
+def _page_start(values: list[str] | None, total: int) -> int | None:
+    """Where a page token says to start (0 without one), or None for a token this stand-in never gave."""
+    if values is None or values == [""]:
+        return 0
+    try:
+        text = _b64url(values[0]).decode("ascii")
+    except (ValueError, binascii.Error):
+        return None
+    match = re.fullmatch(r"lab-page:([1-9][0-9]{0,8})", text)
+    return int(match.group(1)) if match is not None and int(match.group(1)) < total else None
