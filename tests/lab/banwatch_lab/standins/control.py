@@ -78,8 +78,7 @@ def up(lab_dir: str, network: str, inventory: str, policy: str) -> tuple[dict[st
     ca, certificate, key = write_certificates(paths.root, address)
     base = f"https://{address}:{GOOGLE_PORT}"
     public_key = _service_account(paths, base + TOKEN_PATH)
-    _seed_devices(paths, inventory)
-    _seed_groups(paths, inventory, policy)
+    seed(paths, inventory, policy)
     graph = f"https://{address}:{GRAPH_PORT}"
     secret = _client_secret(paths)
     config = {"address": address, "certificate": certificate, "key": key,
@@ -152,13 +151,18 @@ def _service_account(paths: StandinPaths, token_url: str) -> str:
                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def seed(paths: StandinPaths, inventory: str, policy: str) -> None:
+    """The stand-ins' first state, from the inventory: its Android and Intune devices (kept once made)."""
+    _seed_devices(paths, inventory)
+    _seed_graph(paths, inventory, policy)
+
+
 def _seed_devices(paths: StandinPaths, inventory: str) -> None:
     """The inventory's Android devices, enrolled on the enterprise's default policy (kept once made)."""
     state_file = paths.file("android.json")
     if os.path.exists(state_file):
         return
     state: dict[str, dict[str, Any]] = {"policies": {}, "devices": {}}
-    seeded = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for device in read_devices(inventory):
         if device.manager != "android_management":
             continue
@@ -170,28 +174,38 @@ def _seed_devices(paths: StandinPaths, inventory: str) -> None:
             "managementMode": "PROFILE_OWNER" if device.enrolment != "fully_managed" else "DEVICE_OWNER",
             "ownership": "PERSONALLY_OWNED" if device.enrolment == "personally_owned" else "COMPANY_OWNED",
             "appliedState": "ACTIVE", "appliedPolicyName": default, "appliedPolicyVersion": "1",
-            "lastStatusReportTime": seeded, "applicationReports": []}
+            "lastStatusReportTime": _now(), "applicationReports": []}
     write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
 
 
-def set_android_devices(lab_dir: str, changes: dict[str, dict[str, Any]]) -> None:
-    """Set fields of the Android stand-in's devices (by device id: its apps, its last status report),
-    as the devices would report them; the running stand-in reads the file again."""
-    state_file = StandinPaths.of(lab_dir).file("android.json")
+# What a test may set, per manager: the state file and the collection its devices are in.
+DEVICE_STATE = {"android_management": ("android.json", "devices"), "intune": ("graph.json", "managedDevices")}
+
+
+def set_standin_devices(lab_dir: str, manager: str, changes: dict[str, dict[str, Any]],
+                        detected_apps: dict[str, dict[str, Any]] | None = None) -> None:
+    """Set fields of a stand-in's devices, by the manager's device id (their apps, their last
+    report), as the devices would report them; for Intune also the detected apps (by app id, each
+    with its managedDevices' ids). The running stand-in reads the file again."""
+    file_name, collection = DEVICE_STATE[manager]
+    state_file = StandinPaths.of(lab_dir).file(file_name)
     with open(state_file, encoding="utf-8") as handle:
         state = json.load(handle)
-    by_id = {name.rsplit("/", 1)[1]: name for name in state["devices"]}
+    by_id = {key.rsplit("/", 1)[-1]: key for key in state[collection]}
     unknown = sorted(set(changes) - set(by_id))
     if unknown:
-        raise LabError(f"the Android stand-in has no device {unknown[0]}; it has {', '.join(sorted(by_id))}")
+        raise LabError(f"the {manager} stand-in has no device {unknown[0]}; it has {', '.join(sorted(by_id))}")
     for device_id, fields in changes.items():
-        state["devices"][by_id[device_id]].update(fields)
+        state[collection][by_id[device_id]].update(fields)
+    if detected_apps is not None:
+        state["detectedApps"] = detected_apps
     write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
 
 
-def _seed_groups(paths: StandinPaths, inventory: str, policy: str) -> None:
-    """The Entra ID groups the Intune documents are assigned to, as an operator creates them: the
-    groups an export of this inventory names (kept once made)."""
+def _seed_graph(paths: StandinPaths, inventory: str, policy: str) -> None:
+    """The Entra ID groups the Intune documents are assigned to, as an operator creates them (the
+    groups an export of this inventory names), and the inventory's Intune devices, synced now with
+    no app detected yet (kept once made)."""
     state_file = paths.file("graph.json")
     if os.path.exists(state_file):
         return
@@ -201,8 +215,19 @@ def _seed_groups(paths: StandinPaths, inventory: str, policy: str) -> None:
     names = sorted({name for part in outcome.exports if part.manager == "intune"
                     for name in part.extra.get("groups", {})})
     state = {"groups": {str(uuid.uuid5(uuid.NAMESPACE_URL, f"banwatch-lab/group/{name}")): name for name in names},
-             "deviceConfigurations": {}, "deviceCompliancePolicies": {}, "assignments": {}}
+             "deviceConfigurations": {}, "deviceCompliancePolicies": {}, "assignments": {},
+             "managedDevices": {device.device_id: {
+                 "deviceName": device.name, "complianceState": "compliant", "managedDeviceOwnerType": "company",
+                 "operatingSystem": "iOS" if device.enrolment.startswith("ios") else "Windows",
+                 "lastSyncDateTime": _now()}
+                 for device in read_devices(inventory) if device.manager == "intune"},
+             "detectedApps": {}}
     write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
+
+
+def _now() -> str:
+    """A report time as both APIs write it (RFC 3339, UTC): a seeded device reported just now."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _client_secret(paths: StandinPaths) -> str:

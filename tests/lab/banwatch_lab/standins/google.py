@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 import time
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from banwatch_lab.standins import discovery
-from banwatch_lab.standins.http import Request, Response, injected_fault, json_body, load_state, save_state
+from banwatch_lab.standins.http import Request, Response, StateFile, injected_fault, json_body
 
 SCOPE = "https://www.googleapis.com/auth/androidmanagement"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -58,15 +57,14 @@ def _b64url(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-class AndroidStandin:
+class AndroidStandin(StateFile):
     """One enterprise's worth of the API, for the service accounts whose public keys it holds."""
 
     def __init__(self, state_file: str, token_url: str, accounts: Mapping[str, str], *,
                  faults_file: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.state_file, self.token_url, self.faults_file, self.clock = state_file, token_url, faults_file, clock
         self.accounts = {email: serialization.load_pem_public_key(pem.encode()) for email, pem in accounts.items()}
-        self.state: dict[str, dict[str, Any]] = load_state(state_file)
-        self.state_stamp: tuple[int, int, int] = _stamp(state_file)
+        StateFile.__init__(self, state_file)
         self.tokens: dict[str, float] = {}
 
     def __call__(self, request: Request) -> Response:
@@ -206,21 +204,7 @@ class AndroidStandin:
             raise ValueError(f"the stand-in's state is no valid ListDevicesResponse: {problem}")
         return Response(200, page)
 
-    def _reload(self) -> None:
-        """Read the state file again when a test (or another process) wrote it."""
-        stamp = _stamp(self.state_file)
-        if stamp != self.state_stamp:
-            self.state, self.state_stamp = load_state(self.state_file), stamp
 
-    def _save(self) -> None:
-        save_state(self.state_file, self.state)
-        self.state_stamp = _stamp(self.state_file)
-
-
-def _stamp(path: str) -> tuple[int, int, int]:
-    """Which version of the file: state files are replaced whole (a new inode), never edited."""
-    status = os.stat(path)
-    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 def _page_size(values: list[str] | None) -> int | None:

@@ -10,6 +10,13 @@ it cannot parse, or of another type than its CSP node, is a 400). Errors are Gra
 bodies, `{"error": {"code", "message"}}`; the token endpoint answers as the identity platform
 does, `{"error", "error_description"}`. As Graph may, it returns OMA string values encrypted,
 so a client can only compare what it wrote by something it keeps itself.
+
+The listings the fleet import reads, on v1.0: `deviceManagement/managedDevices` and
+`deviceManagement/detectedApps?$expand=managedDevices` (v1.0 has no detectedApps under a
+managedDevice; the collection joins the two), in pages of `value[]` with an absolute
+`@odata.nextLink` (`$top`, at most 1000; an opaque `$skiptoken`). Each item is held to the CSDL
+slice before it is served: a device a test wrote wrong is the stand-in's 500, never a page Graph
+could not send. The state file is read again when it changes, so a test sets devices by writing it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from urllib.parse import parse_qs
 import applocker
 
 from banwatch_lab.standins import csdl
-from banwatch_lab.standins.http import Request, Response, injected_fault, json_body, load_state, save_state
+from banwatch_lab.standins.http import Request, Response, StateFile, injected_fault, json_body
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_SECONDS = 3599
@@ -39,6 +46,9 @@ COLLECTIONS = {"deviceConfigurations": ("deviceConfiguration", "deviceConfigurat
 _FILTER = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
 _PATH = re.compile(r"^/(v1\.0|beta)/deviceManagement/(deviceConfigurations|deviceCompliancePolicies)"
                    r"(?:/([0-9a-f-]{36})(/assign|/assignments)?)?$")
+_LISTINGS = {"/v1.0/deviceManagement/managedDevices": ("managedDevices", "managedDevice"),
+             "/v1.0/deviceManagement/detectedApps": ("detectedApps", "detectedApp")}
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 # The AppLocker CSP's node for each rule collection type.
 _CSP_NODES = {"StoreApps": "Appx", "EXE": "Exe", "MSI": "Msi", "Script": "Script", "DLL": "Dll"}
 
@@ -79,14 +89,14 @@ def applocker_problem(setting: Mapping[str, Any]) -> str | None:
     return None
 
 
-class GraphStandin:
+class GraphStandin(StateFile):
     """One tenant, one app registration, the groups it was given."""
 
     def __init__(self, state_file: str, tenant: str, clients: Mapping[str, str], *,
                  faults_file: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.state_file, self.tenant, self.faults_file, self.clock = state_file, tenant, faults_file, clock
         self.clients = dict(clients)  # client id -> sha256 of its secret
-        self.state: dict[str, Any] = load_state(state_file)
+        StateFile.__init__(self, state_file)
         self.tokens: dict[str, float] = {}
 
     def __call__(self, request: Request) -> Response:
@@ -98,6 +108,9 @@ class GraphStandin:
         fault = injected_fault(self.faults_file, request)
         if fault is not None:
             return graph_error(fault, f"Injected failure for {request.method} {request.path}.")
+        self._reload()
+        if request.path in _LISTINGS and request.method == "GET":
+            return self._listing(request, *_LISTINGS[request.path])
         if request.path == "/v1.0/groups" and request.method == "GET":
             return self._list(request, {gid: {"id": gid, "displayName": name}
                                         for gid, name in self.state["groups"].items()}, expand=False)
@@ -221,8 +234,57 @@ class GraphStandin:
         self._save()
         return Response(200, {"value": stored})
 
-    def _save(self) -> None:
-        save_state(self.state_file, self.state)
+    def _listing(self, request: Request, collection: str, item_type: str) -> Response:
+        query = {key: values[-1] for key, values in request.query.items()}
+        expand = "managedDevices" if collection == "detectedApps" else None
+        if set(query) - {"$top", "$skiptoken", "$expand"} or query.get("$expand", expand) != expand:
+            return graph_error(400, "Query option not supported by the stand-in.")
+        if expand is not None and "$expand" not in query:
+            return graph_error(400, "stand-in: detectedApps are listed with $expand=managedDevices only.")
+        items = [self._item(collection, key) for key in sorted(self.state.get(collection, {}))]
+        top, start = query.get("$top", str(PAGE_SIZE)), query.get("$skiptoken", "0")
+        if not top.isdigit() or not 1 <= int(top) <= MAX_PAGE_SIZE:
+            return graph_error(400, f"Invalid value '{top}' for query option $top.")
+        if not start.isdigit() or int(start) >= max(len(items), 1):
+            return graph_error(400, "Invalid $skiptoken.")
+        first, size = int(start), int(top)
+        page: dict[str, Any] = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#deviceManagement/"
+                                                  f"{collection}", "value": items[first:first + size]}
+        if first + size < len(items):
+            more = {**query, "$top": top, "$skiptoken": str(first + size)}
+            page["@odata.nextLink"] = f"https://{request.headers.get('host', 'graph.invalid')}{request.path}?" + \
+                "&".join(f"{key}={value}" for key, value in more.items())
+        problem = listing_problem(page, item_type)
+        if problem is not None:
+            raise ValueError(f"the stand-in's state is no valid {item_type} listing: {problem}")
+        return Response(200, page)
+
+    def _item(self, collection: str, key: str) -> dict[str, Any]:
+        """A listed item: a detected app with its managed devices expanded (the state keeps their ids)."""
+        body = {**self.state[collection][key], "id": key}
+        if collection == "detectedApps":
+            devices = self.state.get("managedDevices", {})
+            body["managedDevices"] = [{"id": ident, "deviceName": devices.get(ident, {}).get("deviceName")}
+                                      for ident in body.get("managedDevices", [])]
+            body["deviceCount"] = len(body["managedDevices"])
+        return body
+
+
+
+def listing_problem(page: Any, item_type: str) -> str | None:
+    """The first way `page` is no v1.0 collection page of `item_type`, or None."""
+    if not isinstance(page, dict) or not isinstance(page.get("value"), list) or \
+            set(page) - {"@odata.context", "@odata.nextLink", "value"}:
+        return "a page is {\"@odata.context\", \"value\": [...], \"@odata.nextLink\"}"
+    if not all(isinstance(page.get(key, ""), str) for key in ("@odata.context", "@odata.nextLink")):
+        return "@odata.context and @odata.nextLink are strings"
+    for index, item in enumerate(page["value"]):
+        typed = {"@odata.type": f"#microsoft.graph.{item_type}", **item} if isinstance(item, dict) else item
+        problem = csdl.problem(typed, item_type)
+        if problem is not None:
+            return f"value/{index}: {problem}"
+    return None
+
 
 
 def _now(clock: Callable[[], float]) -> str:

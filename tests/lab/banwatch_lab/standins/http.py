@@ -109,11 +109,33 @@ def json_body(raw: bytes) -> tuple[bool, Any]:
         return False, None
 
 
-def load_state(path: str) -> dict[str, Any]:
+class StateFile:
+    """A stand-in's state, kept in a JSON file: written after each change, so a restarted stand-in
+    and the tests read what was written, and read again when the file changed, so a test sets
+    the state (a device's apps, its last report) by writing the file."""
+
+    def __init__(self, state_file: str) -> None:
+        self.state_file = state_file
+        self.state: dict[str, Any] = _load(state_file)
+        self.state_stamp = _stamp(state_file)
+
+    def _reload(self) -> None:
+        stamp = _stamp(self.state_file)
+        if stamp != self.state_stamp:
+            self.state, self.state_stamp = _load(self.state_file), stamp
+
+    def _save(self) -> None:
+        write_atomic(self.state_file, json.dumps(self.state, indent=2, sort_keys=True).encode(), 0o600,
+                     durable=False)
+        self.state_stamp = _stamp(self.state_file)
+
+
+def _load(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def save_state(path: str, state: dict[str, Any]) -> None:
-    """After each change, so a restarted stand-in and the tests read what was written."""
-    write_atomic(path, json.dumps(state, indent=2, sort_keys=True).encode(), 0o600, durable=False)
+def _stamp(path: str) -> tuple[int, int, int]:
+    """Which version of the file: state files are replaced whole (a new inode), never edited."""
+    status = os.stat(path)
+    return status.st_ino, status.st_mtime_ns, status.st_size
