@@ -43,6 +43,17 @@ class Project:
              *args], check=False, capture_output=True, text=True, timeout=300, cwd=REPO,
             env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
 
+    def collect(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """banwatch.deploy.collect_managed into the project's fleet store (fleet.yml beside the inventory)."""
+        config = self.inventory.parent / "fleet.yml"
+        config.write_text("store: fleet.db\n")
+        return subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "banwatch.deploy.collect_managed",
+             "-e", f"@{self.standins / 'push.yml'}", "--vault-password-file", str(self.standins / "vault-password"),
+             "-e", f"banwatch_push_fleet_config={config}", "-e", f"banwatch_push_banwatch_command={BIN / 'banwatch'}",
+             *args], check=False, capture_output=True, text=True, timeout=300, cwd=REPO,
+            env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+
     @property
     def android(self) -> dict[str, Any]:
         return json.loads((self.standins / "android.json").read_text())
@@ -233,3 +244,16 @@ def test_credentials_the_token_endpoint_refuses_stop_the_push_naming_it_and_noth
     assert intune.returncode != 0 and "intune: the token endpoint answered HTTP 401: AADSTS7000215" in intune.stdout
     assert other_key.splitlines()[1] not in android.stdout + android.stderr  # no_log: the key is never shown
     assert project.writes() == []
+
+
+def test_collecting_twice_stores_the_devices_once_and_the_second_run_changes_nothing(project):
+    """Every page of the Android listing is fetched (three devices a page: the example's four phones
+    come in two, linked by nextPageToken), saved, and imported; the second run stores nothing new."""
+    first = project.collect("-e", "banwatch_push_collect_page_size=3")
+    assert changed(first) == 1
+    assert "4 new device report(s) stored, 0 already stored, 0 unknown device(s)" in first.stdout
+    pages = sorted((project.inventory.parent / "listings" / "android_management").iterdir())
+    assert [page.name for page in pages] == ["LC02my9vtl-0001.json", "LC02my9vtl-0002.json"]
+    assert [len(json.loads(page.read_text())["devices"]) for page in pages] == [3, 1]
+    second = project.collect("-e", "banwatch_push_collect_page_size=3")
+    assert changed(second) == 0 and "0 new device report(s) stored, 4 already stored" in second.stdout
