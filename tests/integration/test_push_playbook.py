@@ -248,7 +248,11 @@ def test_credentials_the_token_endpoint_refuses_stop_the_push_naming_it_and_noth
 
 def test_collecting_twice_stores_the_devices_once_and_the_second_run_changes_nothing(project):
     """Every page of the Android listing is fetched (three devices a page: the example's four phones
-    come in two, linked by nextPageToken), saved, and imported; the second run stores nothing new."""
+    come in two, linked by nextPageToken), saved, and imported; check mode fetches and imports
+    nothing; the second run stores nothing new."""
+    checked = project.collect("--check", "-e", "banwatch_push_collect_page_size=3")
+    assert changed(checked) == 0 and "check mode: fetched, not imported" in checked.stdout
+    assert not (project.inventory.parent / "fleet.db").exists()
     first = project.collect("-e", "banwatch_push_collect_page_size=3")
     assert changed(first) == 1
     assert "4 new device report(s) stored, 0 already stored, 0 unknown device(s)" in first.stdout
