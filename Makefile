@@ -71,6 +71,8 @@ demo:
 	@$(LAB_PREFLIGHT)
 	@$(MAKE) --no-print-directory setup
 	@$(LAB) down --dir $(LAB_DIR) >/dev/null
+	@# The stand-ins start again from the inventory as it is now (their state outlives a lab's down).
+	@rm -rf $(STANDINS)
 	$(LAB) up --dir $(LAB_DIR) --inventory $(LAB_INVENTORY)
 	@echo
 	@echo "== planting banned apps: TikTok on lab-ep-01 (general), lab-ep-05 (press_office, exempted"
