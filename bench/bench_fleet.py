@@ -32,7 +32,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +44,7 @@ from banwatch.core.timestamps import isoformat
 from banwatch.fleet import store as store_module
 from banwatch.fleet.ingest import Ingest
 from banwatch.fleet.store import FleetStore
-from bench.common import line, verdict
+from bench.common import line, timed, verdict
 
 REPORTS = 100_000
 NOW = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
@@ -93,14 +92,20 @@ def write_inventory(path: Path, hosts: list[str]) -> None:
     path.write_text(json.dumps(listing))
 
 
-def floor_ingest(dropbox: Path, database: Path) -> None:
-    """Parse the same files, insert the same rows: sqlite3 and json alone."""
+def floor_store(database: Path) -> sqlite3.Connection:
+    """A floor's database: the fleet store's schema and settings, opened with sqlite3 alone."""
     db = sqlite3.connect(database, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
     for statement in store_module.SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+    return db
+
+
+def floor_ingest(dropbox: Path, database: Path) -> None:
+    """Parse the same files, insert the same rows: sqlite3 and json alone."""
+    db = floor_store(database)
     reports, envelopes = [], []
     for name in sorted(os.listdir(dropbox)):
         data = (dropbox / name).read_bytes()
@@ -126,12 +131,6 @@ def floor_ingest(dropbox: Path, database: Path) -> None:
     db.executemany(store_module.UPSERT_LATEST, map(store_module.host_row, reports))
     db.execute("COMMIT")
     db.close()
-
-
-def timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
 
 
 def main(count: int = REPORTS) -> list[str]:

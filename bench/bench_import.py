@@ -17,8 +17,6 @@ import os
 import sqlite3
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,11 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from banwatch.control.ansible_inventory import InventoryHost
 from banwatch.control.managed.inventory import ANDROID, ManagedDevice
 from banwatch.control.policy_source import load_policy_source
-from banwatch.fleet import store as store_module
 from banwatch.fleet.imports.catalogue import Catalogue
 from banwatch.fleet.imports.judge import Judge
 from banwatch.fleet.imports.run import ManagedImport
 from banwatch.fleet.store import FleetStore
+from bench.bench_fleet import floor_store
+from bench.common import timed
 
 DEVICES = 100_000
 PER_PAGE = 1_000
@@ -74,12 +73,7 @@ def managed_devices() -> list[ManagedDevice]:
 
 def floor_import(pages: list[str], stored: dict[str, list[tuple[object, ...]]], database: Path) -> None:
     """Parse the same pages, insert the same rows, one transaction per page: json and sqlite3 alone."""
-    db = sqlite3.connect(database, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = FULL")
-    for statement in store_module.SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    db = floor_store(database)
     per_page = {table: len(rows) // len(pages) for table, rows in stored.items()}
     for number, path in enumerate(pages):
         json.loads(Path(path).read_bytes())
@@ -89,12 +83,6 @@ def floor_import(pages: list[str], stored: dict[str, list[tuple[object, ...]]], 
             db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", chunk)  # noqa: S608 - constant names
         db.execute("COMMIT")
     db.close()
-
-
-def timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
 
 
 def main() -> list[str]:

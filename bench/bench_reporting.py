@@ -16,9 +16,7 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from banwatch.core.report.envelope import report_file_name, seal_report
 from banwatch.device.keys import load_report_key
 from banwatch.device.report.ship import SFTP_FSYNC, Shipper
 from banwatch.device.report.spool import Spool
-from bench.common import line
+from bench.common import line, timed
 from tests.device_config import write_agent_config
 from tests.drop_box import make_drop_box
 
@@ -42,12 +40,6 @@ def a_report(index: int) -> dict:
             "generated_at": f"2026-11-26T10:{index // 60 % 60:02d}:{index % 60:02d}Z",
             "host": {"name": "lab-ep-01", "groups": ["general"]}, "findings": [],
             "summary": {"verdict": "compliant", "violation": 0, "exempt": 0, "under_review": 0}}
-
-
-def timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
 
 
 def connect_and_send(shipper: Shipper, files: list[tuple[str, bytes]], target: Path, *, durable: bool) -> None:

@@ -18,6 +18,13 @@ def best_of(function: Callable[[], object], repeat: int = 7) -> float:
     return min(timings)
 
 
+def timed(function: Callable[[], object]) -> float:
+    """Seconds one run of `function` takes."""
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
 def verdict(ratio: float, target: float) -> str:
     return "ok" if ratio <= target else "OVER TARGET"
 
