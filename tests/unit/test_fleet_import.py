@@ -246,6 +246,26 @@ def test_importing_the_same_listings_again_stores_nothing(tmp_path, exported, ca
     assert store_rows(tmp_path) == before
 
 
+@pytest.mark.parametrize(("manager", "page", "entries", "unread"), [
+    ("android_management", ANDROID_PAGE, "devices", "hardwareInfo"),
+    ("intune", INTUNE_PAGE, "value", "deviceName"),
+])
+def test_the_store_keeps_the_fields_read_so_a_change_elsewhere_stores_nothing(  # noqa: PLR0917 - parameters
+        tmp_path, exported, capsys, manager, page, entries, unread):
+    assert fleet(tmp_path, exported, "import", manager, str(page)) in (0, 1)
+    _, _, envelopes = store_rows(tmp_path)
+    kept = [json.loads(row[1]) for row in envelopes]
+    assert kept and all(unread not in entry for entry in kept)
+    listing = json.loads(page.read_text())
+    for entry in listing[entries]:
+        entry[unread] = {"changed": "by the manager, not read by banwatch"}
+    (tmp_path / "edited.json").write_text(json.dumps(listing))
+    capsys.readouterr()
+    assert fleet(tmp_path, exported, "import", manager, str(tmp_path / "edited.json")) in (0, 1)
+    assert capsys.readouterr().out.startswith("0 new device report(s) stored")
+    assert store_rows(tmp_path)[2] == envelopes
+
+
 def test_a_later_listing_replaces_a_device_s_state_and_an_earlier_one_does_not(tmp_path, exported, capsys):
     import_all(tmp_path, exported)
     assert fleet(tmp_path, exported, "import", "android_management", str(ANDROID_NOT_APPLIED)) == 0

@@ -21,6 +21,7 @@ from banwatch.fleet.imports.listing import (
     Fields,
     InstalledApp,
     canonical,
+    is_text,
     shown,
 )
 
@@ -33,6 +34,8 @@ APPLICATION_STATES = ("APPLICATION_STATE_UNSPECIFIED", "REMOVED", "INSTALLED")
 # Why a setting is not applied, when it is the banned app being there: that is a finding, not an error.
 _APP_PRESENT = "APP_INSTALLED"
 POLICY_PREFIX = "banwatch-"  # the export's policy ids: `banwatch-<document>`
+# What the store keeps of a Device (its envelope): the fields read, under their own names.
+_DEVICE_FIELDS = ("name", "lastStatusReportTime", "state", "appliedState", "appliedPolicyName", "appliedPolicyVersion")
 
 
 def parse_page(page: Any) -> list[DeviceStatus]:
@@ -51,13 +54,7 @@ def _device(value: Any, entry: str) -> DeviceStatus:
     enterprise, device_id = match.groups()
     entry = f"{entry} ({name})"
     device = Fields(value, entry)
-    apps = []
-    for index, report in enumerate(device.items("applicationReports", MAX_APPS)):
-        app = Fields(report, f"{entry} applicationReports[{index}]")
-        package = app.required_text("packageName")
-        version = app.text("versionName", optional=True)
-        if app.choice("state", APPLICATION_STATES) in (None, "INSTALLED"):
-            apps.append(InstalledApp(package, version))
+    apps, reports = _application_reports(device.items("applicationReports", MAX_APPS), entry)
     policy = device.text("appliedPolicyName", optional=True)
     document = None
     if policy is not None:
@@ -69,14 +66,38 @@ def _device(value: Any, entry: str) -> DeviceStatus:
     version = device.text("appliedPolicyVersion", optional=True)
     if version is not None and not version.isdigit():
         raise device.fail(f"appliedPolicyVersion is {shown(version)}, not an int64 (a string of digits)")
+    error, details = _error(device)
+    read = {key: value[key] for key in _DEVICE_FIELDS if value.get(key) is not None}
+    read.update(applicationReports=reports, nonComplianceDetails=details)
     return DeviceStatus(entry=entry, device_id=device_id, as_of=device.time("lastStatusReportTime"),
                         apps=tuple(apps), applied_document=document, applied_version=version,
-                        manager_error=_error(device), raw=canonical(value), scope=enterprise)
+                        manager_error=error, raw=canonical(read), scope=enterprise)
 
 
-def _error(device: Fields) -> str | None:
-    """What the manager reports as wrong: a device not ACTIVE, settings it could not apply."""
-    problems = []
+def _application_reports(reports: list[Any], entry: str) -> tuple[list[InstalledApp], list[tuple[str, ...]]]:
+    """The installed apps among a device's application reports, and each report as read (checked):
+    `[packageName, versionName, state]`, a list where the store keeps it, for its size."""
+    installed, read = [], []
+    for index, report in enumerate(reports):
+        # The plain test first, Fields (which says what is wrong) only when it fails: an import of
+        # 100,000 devices makes 8 million of these; this halves their cost, a sixth of the import.
+        package = report.get("packageName") if type(report) is dict else None
+        version, state = (report.get("versionName"), report.get("state")) if package is not None else (None, None)
+        if not (is_text(package) and (version is None or is_text(version))
+                and (state is None or state in APPLICATION_STATES)):
+            app = Fields(report, f"{entry} applicationReports[{index}]")
+            package, version = app.required_text("packageName"), app.text("versionName", optional=True)
+            state = app.choice("state", APPLICATION_STATES)
+        read.append((package, version, state))
+        if state in (None, "INSTALLED"):
+            installed.append(InstalledApp(package, version))
+    return installed, read
+
+
+def _error(device: Fields) -> tuple[str | None, list[tuple[str | None, ...]]]:
+    """What the manager reports as wrong (a device not ACTIVE, settings it could not apply), and
+    each non-compliance detail as read: `[nonComplianceReason, settingName, packageName]`."""
+    problems, read = [], []
     for key in ("state", "appliedState"):
         state = device.choice(key, DEVICE_STATES)
         if state not in (None, "ACTIVE"):
@@ -84,11 +105,8 @@ def _error(device: Fields) -> str | None:
     for index, detail in enumerate(device.items("nonComplianceDetails", MAX_APPS)):
         item = Fields(detail, f"{device.entry} nonComplianceDetails[{index}]")
         reason = item.required_text("nonComplianceReason")
-        if reason == _APP_PRESENT:
-            continue
-        setting = item.text("settingName", optional=True) or "a setting"
-        package = item.text("packageName", optional=True)
-        problems.append(f"{setting}{f' ({package})' if package else ''} not applied: {reason}")
-    if not problems:
-        return None
-    return "android_management: " + "; ".join(problems)
+        setting, package = item.text("settingName", optional=True), item.text("packageName", optional=True)
+        read.append((reason, setting, package))
+        if reason != _APP_PRESENT:
+            problems.append(f"{setting or 'a setting'}{f' ({package})' if package else ''} not applied: {reason}")
+    return ("android_management: " + "; ".join(problems)) if problems else None, read

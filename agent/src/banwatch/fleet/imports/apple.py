@@ -7,7 +7,9 @@ From a response: `UDID`, `Status` (`Error` with its `ErrorChain` is the manager'
 `InstalledApplicationList[]` (`Identifier`, `Version`/`ShortVersion`); a `ProfileList`
 response names the banwatch profile the device has (`PayloadIdentifier`
 `banwatch.banlist.<document>`). A device counts only where the file holds its app list; its
-time is the latest event of it in the file (a check-in, an acknowledged command).
+time is the latest event of it in the file (a check-in, an acknowledged command). The store
+keeps what was read: the UDID, that time, the errors, each app as `[Identifier, version]` and
+the banwatch document of the profile list.
 """
 
 from __future__ import annotations
@@ -108,14 +110,12 @@ class _Device:
     apps: tuple[InstalledApp, ...] = ()
     document: str | None = None
     errors: list[str] = field(default_factory=list)
-    raw: list[Any] = field(default_factory=list)
 
     def add(self, response: Any, entry: str, moment: str) -> None:
         fields = Fields(response, entry)
         self.udid = fields.required_text("UDID")
         self.entry = self.entry or f"{entry} (device {self.udid})"
         self.as_of = max(self.as_of, moment)
-        self.raw.append(response)
         status = fields.choice("Status", STATUSES, optional=False)
         if status in ("Error", "CommandFormatError"):
             self.errors.append(f"{status}: {_error_chain(fields)}")
@@ -131,7 +131,9 @@ class _Device:
         error = f"apple_mdm: {'; '.join(self.errors)}" if self.errors else None
         return DeviceStatus(entry=self.entry, device_id=self.udid, as_of=self.as_of, apps=self.apps,
                             applied_document=self.document, applied_version=None, manager_error=error,
-                            raw=canonical(self.raw))
+                            raw=canonical({"UDID": self.udid, "time": self.as_of, "errors": self.errors,
+                                           "InstalledApplicationList": [tuple(app) for app in self.apps],
+                                           "ProfileList": self.document}))
 
 
 def _apps(fields: Fields) -> Iterable[InstalledApp]:

@@ -8,6 +8,8 @@ Read of each managedDevice (names and types of Graph v1.0's CSDL): `id`, `lastSy
 banwatch document (`banwatch <document>`, as the export names it) is applied. Graph v1.0 has
 `detectedApps` under deviceManagement, each with its `managedDevices`: the collection joins them
 onto each device (beta's `managedDevices?$expand=detectedApps` gives this form directly).
+The store keeps the fields read: each detected app as `[displayName, version]`, each banwatch
+policy state as `[displayName, state, version]`.
 """
 
 from __future__ import annotations
@@ -46,10 +48,13 @@ def _device(value: Any, entry: str) -> DeviceStatus:
     device = Fields(value, entry)
     device_id = device.required_text("id")
     device = Fields(value, f"{entry} (managedDevice {device_id})")
+    as_of = device.time("lastSyncDateTime")
     apps = []
     for index, item in enumerate(device.items("detectedApps", MAX_APPS)):
         app = Fields(item, f"{device.entry} detectedApps[{index}]")
         apps.append(InstalledApp(app.required_text("displayName"), app.text("version", optional=True)))
+    read: dict[str, Any] = {"id": device_id, "lastSyncDateTime": device.data["lastSyncDateTime"],
+                            "detectedApps": [tuple(app) for app in apps]}
     problems = []
     compliance = device.choice("complianceState", COMPLIANCE_STATES, optional=False)
     if compliance in ("error", "conflict"):
@@ -62,14 +67,17 @@ def _device(value: Any, entry: str) -> DeviceStatus:
             if name is None or not name.startswith(DOCUMENT_PREFIX):
                 continue
             state = policy.choice("state", POLICY_STATES, optional=False)
+            policy_version = _version(policy)
+            read.setdefault(key, []).append((name, state, policy_version))
             if state in _FAILED:
                 problems.append(f"{name} {state}")
             elif state in _APPLIED:
-                document, version = name[len(DOCUMENT_PREFIX):], _version(policy)
+                document, version = name[len(DOCUMENT_PREFIX):], policy_version
     error = f"intune: {'; '.join(problems)}" if problems else None
-    return DeviceStatus(entry=device.entry, device_id=device_id, as_of=device.time("lastSyncDateTime"),
+    read["complianceState"] = compliance
+    return DeviceStatus(entry=device.entry, device_id=device_id, as_of=as_of,
                         apps=tuple(apps), applied_document=document, applied_version=version, manager_error=error,
-                        raw=canonical(value))
+                        raw=canonical(read))
 
 
 def _version(policy: Fields) -> str | None:

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from banwatch.core.timestamps import isoformat
 
@@ -36,8 +36,7 @@ class ListingRejected(ValueError):
         super().__init__(f"{entry}: {message}" if entry else message)
 
 
-@dataclass(frozen=True)
-class InstalledApp:
+class InstalledApp(NamedTuple):  # a NamedTuple, not a frozen dataclass: 8 million per 100,000 devices
     identifier: str  # a package name, a bundle id, the name a manager lists
     version: str | None
 
@@ -55,6 +54,11 @@ class DeviceStatus:
     manager_error: str | None  # the manager reports an error, or a policy it could not apply
     raw: bytes  # the entry as read (canonical JSON), kept beside the report
     scope: str | None = None  # the manager's qualifier of the id (an Android enterprise)
+
+
+def is_text(value: Any, limit: int = MAX_TEXT) -> bool:
+    """A field of text as the import takes it: 1 to `limit` printable characters."""
+    return type(value) is str and 0 < len(value) <= limit and value.isprintable()
 
 
 def canonical(value: Any) -> bytes:
@@ -85,7 +89,7 @@ class Fields:
         value = self.data.get(key)
         if value is None and optional:
             return None
-        if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+        if not is_text(value, limit):
             raise self.fail(f"{key} is {shown(value) if key in self.data else 'missing'}, not a line of text "
                             f"(1 to {limit:,} printable characters)")
         return value

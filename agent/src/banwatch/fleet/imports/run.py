@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from banwatch.control.managed.inventory import ANDROID, APPLE, INTUNE, ManagedDevice
 from banwatch.core import strict_json
+from banwatch.core.cycles import cycle_collector_paused
 from banwatch.core.timestamps import isoformat
 from banwatch.fleet.imports import android, apple, intune
 from banwatch.fleet.imports.judge import Judge
@@ -83,7 +84,11 @@ class ManagedImport:
         result = ImportResult()
         for path in files:
             try:
-                records = self._records(path, parse_listing(self.manager, read_listing(path), self.checked_in), result)
+                # A page of 1,000 devices is a million acyclic objects: without the collector walking
+                # them over and over, the import of 100,000 devices takes a fifth less time.
+                with cycle_collector_paused():
+                    records = self._records(path, parse_listing(self.manager, read_listing(path), self.checked_in),
+                                            result)
             except ListingRejected as rejected:
                 result.rejected.append((path, rejected))
                 continue
